@@ -1,0 +1,143 @@
+"""Value types of the trading domain: sides, order types, typed ids and Decimal money.
+
+Prices and quantities are always `Decimal`; a float never enters the domain, because binary
+floats cannot represent 0.1 and P&L must add up to the cent. `to_decimal` is the one door in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import NewType
+
+OrderRef = NewType("OrderRef", str)
+"""Deterministic key of one order leg; sent to IB as `orderRef` so a restart can find it."""
+
+BatchId = NewType("BatchId", str)
+"""Id of an approved batch of bracket orders."""
+
+ExecId = NewType("ExecId", str)
+"""Broker execution id; fills are de-duplicated by it."""
+
+RuleId = NewType("RuleId", str)
+"""Id of a trading rule in the rule engine."""
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+CENT = Decimal("0.01")
+
+# Largest magnitude accepted for any price or quantity: far above any real order, low enough that
+# arithmetic on it stays exact in the default 28-digit Decimal context.
+MAX_MAGNITUDE = Decimal("1e12")
+
+
+class Side(StrEnum):
+    """Direction of an order: BUY opens or adds to a long, SELL opens or adds to a short."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        """+1 for BUY, -1 for SELL: signed quantity = sign * quantity."""
+        return 1 if self is Side.BUY else -1
+
+    @classmethod
+    def parse(cls, text: str) -> Side:
+        """Accept the spellings users write: Buy/BUY/buy/long, Sell/SELL/sell/short."""
+        normal = text.strip().upper()
+        if normal in ("BUY", "LONG", "B", "BOT"):
+            return cls.BUY
+        if normal in ("SELL", "SHORT", "S", "SLD"):
+            return cls.SELL
+        raise ValueError(f"side {text!r} is not one of Buy or Sell")
+
+
+class OrderType(StrEnum):
+    """Order types the system places. The values are IB's spellings."""
+
+    MARKET = "MKT"
+    LIMIT = "LMT"
+    STOP = "STP"
+    STOP_LIMIT = "STP LMT"
+
+    @property
+    def needs_limit_price(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_stop_price(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(StrEnum):
+    """How long an order works: the day, until cancelled, or immediately-or-cancel."""
+
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+
+
+class TradingState(StrEnum):
+    """Whether new risk may be taken: ACTIVE yes, REDUCING only orders that shrink a position,
+    HALTED nothing but protective orders (the kill switch)."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+def to_decimal(value: object, what: str = "value") -> Decimal:
+    """Convert user or wire input to a finite Decimal, or raise ValueError naming `what`.
+
+    Floats go through `repr` so 0.1 becomes Decimal("0.1"), not its binary expansion. Booleans
+    are refused: `True` is an int in Python but never a price.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, got a boolean")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValueError(f"{what} must be a number, got {value!r}") from None
+    else:
+        raise ValueError(f"{what} must be a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if abs(result) > MAX_MAGNITUDE:
+        raise ValueError(f"{what} {value!r} is too large (the limit is {MAX_MAGNITUDE:,.0f})")
+    return result
+
+
+def quantize_price(price: Decimal, tick: Decimal = CENT) -> Decimal:
+    """Round a price to the nearest tick (banker's rounding, as exchanges do for midpoints)."""
+    return (price / tick).quantize(ONE, rounding=ROUND_HALF_EVEN) * tick
+
+
+def whole_shares(quantity: Decimal) -> Decimal:
+    """Round a quantity down to whole shares: sizing never buys more than it was given."""
+    return quantity.quantize(ONE, rounding=ROUND_DOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLC bar of a symbol, as market data returns it."""
+
+    time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal = ZERO
