@@ -70,6 +70,10 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderTrigger], OrderStatus] = {
     (S.SUBMITTED, T.REJECT): S.REJECTED,
     (S.SUBMITTED, T.EXPIRE): S.EXPIRED,
     (S.HELD, T.HOLD): S.HELD,
+    # A fill is stronger evidence than a status: an IB stop entry reported "PreSubmitted" (held)
+    # may fill with no status in between.
+    (S.HELD, T.PARTIAL_FILL): S.PARTIALLY_FILLED,
+    (S.HELD, T.FILL): S.FILLED,
     (S.HELD, T.ACTIVATE): S.WORKING,
     (S.HELD, T.ACCEPT): S.WORKING,
     (S.HELD, T.CANCEL): S.CANCELLED,
