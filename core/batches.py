@@ -1,0 +1,198 @@
+"""An approved batch: frozen bracket orders with one deterministic key per leg and a content hash.
+
+Every leg's key (`leg_ref`) is sent to IB as `orderRef`, so after a restart the executor can ask
+the broker what it already holds and place only what is missing. IB keeps `orderRef` short, so
+the key is bounded: "tb:" + batch id (<= 16) + ":" + symbol (<= 12) + ":" + E/TP/SL is at most
+35 characters. The content hash covers every field of the batch, so a batch resent after a
+reconnect can be recognised as the very same one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from core.orders import BracketRequest, OrderRequest
+from core.scans import SYMBOL_PATTERN
+from core.values import BatchId, OrderRef, OrderType, Side, TimeInForce
+
+BATCH_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,16}")
+REF_PREFIX = "tb"
+MAX_REF_LENGTH = 40
+
+
+class PlanError(ValueError):
+    """A plan or batch that cannot be made as asked; `problems` lists every reason, each saying
+    what to change."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class Leg(StrEnum):
+    """The three orders of a bracket."""
+
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+
+    @property
+    def code(self) -> str:
+        """The short form used inside order refs."""
+        return _CODES[self]
+
+
+_CODES = {Leg.ENTRY: "E", Leg.TAKE_PROFIT: "TP", Leg.STOP_LOSS: "SL"}
+_LEGS_BY_CODE = {code: leg for leg, code in _CODES.items()}
+
+
+def check_batch_id(batch_id: str) -> BatchId:
+    """The batch id, or PlanError if it is not 1-16 characters of A-Z a-z 0-9 and '-'."""
+    if not BATCH_ID_PATTERN.fullmatch(batch_id):
+        raise PlanError(f"batch id {batch_id!r} must be 1 to 16 characters of A-Z, a-z, 0-9 or '-' "
+                        f"(it becomes part of every IB orderRef, which must stay short)")
+    return BatchId(batch_id)
+
+
+def leg_ref(batch_id: str, symbol: str, leg: Leg | str) -> OrderRef:
+    """The deterministic key of one leg: "tb:<batch_id>:<SYMBOL>:E" (or ":TP", ":SL")."""
+    check_batch_id(batch_id)
+    if not SYMBOL_PATTERN.fullmatch(symbol):
+        raise PlanError(f"symbol {symbol!r} must be 1 to 12 characters of A-Z, 0-9, '.', '-' or space")
+    try:
+        code = Leg(leg).code
+    except ValueError:
+        raise PlanError(f"leg {leg!r} must be one of {', '.join(Leg)}") from None
+    return OrderRef(f"{REF_PREFIX}:{batch_id}:{symbol}:{code}")
+
+
+def parse_leg_ref(ref: str) -> tuple[BatchId, str, Leg]:
+    """(batch id, symbol, leg) of a key made by `leg_ref`; PlanError for any other order ref
+    (an order placed by hand, or by another program)."""
+    parts = ref.split(":")
+    if len(parts) == 4 and parts[0] == REF_PREFIX and parts[3] in _LEGS_BY_CODE:
+        batch_id, symbol = parts[1], parts[2]
+        if BATCH_ID_PATTERN.fullmatch(batch_id) and SYMBOL_PATTERN.fullmatch(symbol):
+            return BatchId(batch_id), symbol, _LEGS_BY_CODE[parts[3]]
+    raise PlanError(f"order ref {ref!r} is not a tradebridge leg key (tb:<batch id>:<SYMBOL>:E|TP|SL)")
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedLine:
+    """One approved bracket of a batch: what to trade, where the exits are, and its three keys."""
+
+    symbol: str
+    side: Side
+    quantity: Decimal
+    entry_price: Decimal  # the scan's current price: the reference for the market entry
+    stop_loss: Decimal
+    take_profit: Decimal
+    target_date: date | None
+    strategy: str
+    win_rate: Decimal | None
+    adx: Decimal | None
+    entry_ref: OrderRef
+    take_profit_ref: OrderRef
+    stop_loss_ref: OrderRef
+    order_type: OrderType = OrderType.MARKET
+
+    @property
+    def investment(self) -> Decimal:
+        return self.quantity * self.entry_price
+
+    @property
+    def refs(self) -> tuple[OrderRef, OrderRef, OrderRef]:
+        return (self.entry_ref, self.take_profit_ref, self.stop_loss_ref)
+
+    @property
+    def oca_group(self) -> str:
+        """The exits' one-cancels-all group: the entry key without its leg code."""
+        return self.entry_ref.rsplit(":", 1)[0]
+
+    def bracket(self) -> BracketRequest:
+        """Market entry (for the day) on the row's side; take profit (limit) and stop loss (stop)
+        on the other side, children of the entry in one OCA group, good till cancelled."""
+        exit_side = self.side.opposite
+        entry = OrderRequest(self.entry_ref, self.symbol, self.side, self.quantity, self.order_type,
+                             tif=TimeInForce.DAY)
+        take_profit = OrderRequest(self.take_profit_ref, self.symbol, exit_side, self.quantity,
+                                   OrderType.LIMIT, limit_price=self.take_profit, tif=TimeInForce.GTC,
+                                   parent_ref=self.entry_ref, oca_group=self.oca_group)
+        stop_loss = OrderRequest(self.stop_loss_ref, self.symbol, exit_side, self.quantity, OrderType.STOP,
+                                 stop_price=self.stop_loss, tif=TimeInForce.GTC,
+                                 parent_ref=self.entry_ref, oca_group=self.oca_group)
+        return BracketRequest(entry, take_profit, stop_loss)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedBatch:
+    """A frozen set of bracket orders from one scan, with an expiry: never placed after it."""
+
+    batch_id: BatchId
+    scan_id: int
+    approved_at: datetime
+    expires_at: datetime
+    legs: tuple[ApprovedLine, ...]  # one per line, each with its three leg keys
+
+    def __post_init__(self) -> None:
+        check_batch_id(self.batch_id)
+        problems: list[str] = []
+        if self.approved_at.tzinfo is None or self.expires_at.tzinfo is None:
+            problems.append("approved_at and expires_at must be timezone-aware (use the Clock port)")
+        elif self.expires_at <= self.approved_at:
+            problems.append(f"expires_at {self.expires_at} must be after approved_at {self.approved_at}")
+        if not self.legs:
+            problems.append(f"batch {self.batch_id} has no orders")
+        symbols = [line.symbol for line in self.legs]
+        problems += [f"{s} appears more than once" for s in sorted(set(symbols)) if symbols.count(s) > 1]
+        for line in self.legs:
+            expected = tuple(leg_ref(self.batch_id, line.symbol, leg) for leg in Leg)
+            if line.refs != expected:
+                problems.append(f"{line.symbol}: leg keys {line.refs} must be {expected}")
+        if problems:
+            raise PlanError(problems)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 (hex) of the canonical JSON of the batch: same content, same hash, on any run."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+    def canonical(self) -> dict[str, object]:
+        """Every field as plain JSON values: Decimals normalised ("100.0" and "100" are one value),
+        times in UTC, orders sorted by symbol."""
+        orders = [
+            {
+                "symbol": line.symbol, "side": line.side.value, "quantity": _num(line.quantity),
+                "order_type": line.order_type.value, "entry_price": _num(line.entry_price),
+                "stop_loss": _num(line.stop_loss), "take_profit": _num(line.take_profit),
+                "target_date": line.target_date.isoformat() if line.target_date else None,
+                "strategy": line.strategy, "win_rate": _num(line.win_rate), "adx": _num(line.adx),
+                "refs": list(line.refs),
+            }
+            for line in sorted(self.legs, key=lambda line: line.symbol)
+        ]
+        return {
+            "batch_id": self.batch_id, "scan_id": self.scan_id, "orders": orders,
+            "approved_at": self.approved_at.astimezone(UTC).isoformat(),
+            "expires_at": self.expires_at.astimezone(UTC).isoformat(),
+        }
+
+    def brackets(self) -> tuple[BracketRequest, ...]:
+        """The batch as bracket requests, one per line, in batch order."""
+        return tuple(line.bracket() for line in self.legs)
+
+    def is_expired(self, now: datetime) -> bool:
+        """Whether the batch may no longer be placed: stale orders are never sent."""
+        return now >= self.expires_at
+
+
+def _num(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
