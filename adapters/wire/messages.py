@@ -1,0 +1,184 @@
+"""Wire schemas of `/listen_events`, shared by the cloud service and the executor.
+
+Every frame is a JSON object `{"event": name, "data": {...}}`; deliverable frames also carry
+`"seq"`. The event names and data fields are fixed by INTERFACES.md; fields may be added, never
+renamed. Decoding is tolerant of unknown fields (an older executor must survive a newer cloud),
+but strict about types: a frame with a wrong type is refused with a message naming the field.
+Money travels as JSON numbers written from Decimal digits, and is decoded back to Decimal.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+
+CONNECTED: Final = "connected"
+RESUME: Final = "resume"
+TRADING_ORDERS_GENERATED: Final = "trading_orders_generated"
+ACK: Final = "ack"
+LOCAL_TRADING_STATUS: Final = "local_trading_status"
+STATUS_ACKNOWLEDGED: Final = "status_acknowledged"
+EXECUTOR_STATUS: Final = "executor_status"
+HEARTBEAT: Final = "heartbeat"
+ERROR: Final = "error"
+
+LEG_STATUSES: Final = frozenset(
+    {"received", "submitted", "working", "partially_filled", "filled", "cancelled", "rejected", "error"}
+)
+
+# Frames above this size are refused by both sides: a batch of 500 orders is about 150 kB.
+MAX_FRAME_BYTES: Final = 1 << 20
+
+
+class Connected(msgspec.Struct, kw_only=True):
+    client_id: str
+    server_time: str
+    role: str = "observer"  # becomes "executor" once the client sends `resume`
+    heartbeat_seconds: float = 15.0
+
+
+class Resume(msgspec.Struct, kw_only=True):
+    account: str
+    last_seq: int = 0
+
+
+class OrderLegs(msgspec.Struct, kw_only=True):
+    entry: str
+    take_profit: str
+    stop_loss: str
+
+
+class WireOrder(msgspec.Struct, kw_only=True):
+    order_ref: str  # the entry leg's key; `legs` names all three
+    symbol: str
+    side: str  # "BUY" / "SELL"
+    quantity: Decimal
+    order_type: str  # "MKT"
+    entry_price: Decimal
+    stop_loss: Decimal
+    take_profit: Decimal
+    target_date: str | None = None
+    strategy: str = ""
+    legs: OrderLegs | None = None
+
+
+class OrderFile(msgspec.Struct, kw_only=True):
+    name: str
+    download_url: str
+
+
+class TradingOrdersGenerated(msgspec.Struct, kw_only=True):
+    batch_id: str
+    scan_id: int
+    orders: list[WireOrder]
+    file: OrderFile | None = None
+    approved_at: str | None = None
+    expires_at: str | None = None
+    content_hash: str | None = None
+    account: str = "*"
+
+
+class Ack(msgspec.Struct, kw_only=True):
+    seq: int
+
+
+class LocalTradingStatus(msgspec.Struct, kw_only=True):
+    batch_id: str
+    order_ref: str
+    symbol: str
+    status: str
+    filled: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    message: str = ""
+    status_id: str | None = None  # the executor's id for this report, echoed in the acknowledgement
+    account: str | None = None
+    time: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in LEG_STATUSES:
+            raise msgspec.ValidationError(
+                f"status {self.status!r} is not one of {', '.join(sorted(LEG_STATUSES))} - at `$.status`"
+            )
+
+
+class ExecutorStatus(msgspec.Struct, kw_only=True):
+    account: str
+    broker_connected: bool
+    trading_state: str
+    open_orders: int = 0
+    positions: int = 0
+
+
+class Heartbeat(msgspec.Struct, kw_only=True):
+    time: str | None = None
+
+
+class ErrorMessage(msgspec.Struct, kw_only=True):
+    message: str
+    code: str = "bad_message"
+
+
+DATA_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
+    CONNECTED: Connected,
+    RESUME: Resume,
+    TRADING_ORDERS_GENERATED: TradingOrdersGenerated,
+    ACK: Ack,
+    LOCAL_TRADING_STATUS: LocalTradingStatus,
+    STATUS_ACKNOWLEDGED: LocalTradingStatus,
+    EXECUTOR_STATUS: ExecutorStatus,
+    HEARTBEAT: Heartbeat,
+    ERROR: ErrorMessage,
+}
+
+
+class _Envelope(msgspec.Struct):
+    event: str
+    data: msgspec.Raw = msgspec.Raw(b"{}")
+    seq: int | None = None
+
+
+class Frame(msgspec.Struct, kw_only=True):
+    """A decoded frame: the event name, its typed data, and the delivery sequence if any."""
+
+    event: str
+    data: Any
+    seq: int | None = None
+
+
+class BadFrame(ValueError):
+    """A frame that is not valid JSON, names an unknown event, or has data of the wrong shape."""
+
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_data_decoders = {name: msgspec.json.Decoder(kind) for name, kind in DATA_TYPES.items()}
+
+
+def encode(event: str, data: msgspec.Struct | dict[str, Any], seq: int | None = None) -> bytes:
+    """One frame as JSON bytes."""
+    frame: dict[str, Any] = {"event": event, "data": data}
+    if seq is not None:
+        frame["seq"] = seq
+    return _encoder.encode(frame)
+
+
+def decode(raw: bytes | str) -> Frame:
+    """Parse one frame, or raise BadFrame saying what is wrong with it."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > MAX_FRAME_BYTES:
+        raise BadFrame(f"frame of {len(raw)} bytes is above the {MAX_FRAME_BYTES} byte limit")
+    try:
+        envelope = _envelope_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise BadFrame(f"not a frame ({error}); send {{\"event\": name, \"data\": {{...}}}}") from None
+    decoder = _data_decoders.get(envelope.event)
+    if decoder is None:
+        raise BadFrame(f"unknown event {envelope.event!r}; known: {', '.join(sorted(DATA_TYPES))}")
+    try:
+        data = decoder.decode(envelope.data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise BadFrame(f"{envelope.event}: {str(error).replace('$', '$.data', 1)}") from None
+    return Frame(event=envelope.event, data=data, seq=envelope.seq)
