@@ -130,3 +130,20 @@ class MarketData(Protocol):
     def subscribe_prices(self, symbol: str, listener: PriceListener) -> Unsubscribe:
         """Receive every new price of `symbol`; returns the unsubscribe."""
         ...
+
+
+# The order-file ports live beside their row type; re-exported so every port is found here.
+from core.order_file import OrderFileReader, OrderFileWriter  # noqa: E402
+
+__all__ = [
+    "Broker",
+    "BrokerError",
+    "BrokerListener",
+    "Clock",
+    "IdGenerator",
+    "MarketData",
+    "OrderFileReader",
+    "OrderFileWriter",
+    "PriceListener",
+    "Unsubscribe",
+]
