@@ -134,8 +134,10 @@ class MarketData(Protocol):
 
 # The order-file ports live beside their row type; re-exported so every port is found here.
 from core.order_file import OrderFileReader, OrderFileWriter  # noqa: E402
+from core.stores import BatchStore, Outbox, ScanStore  # noqa: E402
 
 __all__ = [
+    "BatchStore",
     "Broker",
     "BrokerError",
     "BrokerListener",
@@ -144,6 +146,8 @@ __all__ = [
     "MarketData",
     "OrderFileReader",
     "OrderFileWriter",
+    "Outbox",
     "PriceListener",
+    "ScanStore",
     "Unsubscribe",
 ]

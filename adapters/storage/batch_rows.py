@@ -1,0 +1,98 @@
+"""Translation between approved batches and their rows: `batches`, `batch_lines`, `batch_legs`.
+
+Reading a batch back rebuilds the `ApprovedBatch` (which re-validates its leg keys) and checks it
+against the content hash stored with it, so a row changed by hand is caught, not delivered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.storage.tables import batch_legs, batch_lines, batches
+from core.batches import ApprovedBatch, ApprovedLine, Leg
+from core.stores import LegState, LegStatus, StoredBatch, StoreError
+from core.values import ZERO, BatchId, OrderRef, OrderType, Side
+
+LEG_ORDER = (Leg.ENTRY, Leg.TAKE_PROFIT, Leg.STOP_LOSS)
+
+
+def batch_row(
+    batch: ApprovedBatch, accounts: Sequence[str], payload_text: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "batch_id": batch.batch_id, "scan_id": batch.scan_id, "approved_at": batch.approved_at,
+        "expires_at": batch.expires_at, "content_hash": batch.content_hash,
+        "accounts": json.dumps(list(accounts)), "payload": payload_text, "created_at": now,
+    }
+
+
+def line_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
+    return [
+        {
+            "batch_id": batch.batch_id, "position": position, "symbol": line.symbol, "side": line.side.value,
+            "quantity": line.quantity, "entry_price": line.entry_price, "stop_loss": line.stop_loss,
+            "take_profit": line.take_profit, "target_date": line.target_date, "strategy": line.strategy,
+            "win_rate": line.win_rate, "adx": line.adx, "order_type": line.order_type.value,
+        }
+        for position, line in enumerate(batch.legs)
+    ]
+
+
+def leg_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_ref": ref, "batch_id": batch.batch_id, "position": position * len(LEG_ORDER) + index,
+            "symbol": line.symbol, "leg": leg.value, "status": LegState.PENDING.value, "filled": ZERO,
+            "avg_price": ZERO, "message": "", "updated_at": None,
+        }
+        for position, line in enumerate(batch.legs)
+        for index, (leg, ref) in enumerate(zip(LEG_ORDER, line.refs, strict=True))
+    ]
+
+
+def leg_status_from_row(row: Any) -> LegStatus:
+    return LegStatus(
+        BatchId(row.batch_id), OrderRef(row.order_ref), row.symbol, Leg(row.leg), LegState(row.status),
+        row.filled, row.avg_price, row.message, row.updated_at,
+    )
+
+
+async def load_batch(connection: AsyncConnection, batch_id: str) -> StoredBatch | None:
+    """The stored batch with its legs' latest statuses, or None."""
+    head = (await connection.execute(select(batches).where(batches.c.batch_id == batch_id))).one_or_none()
+    if head is None:
+        return None
+    lines = (await connection.execute(
+        select(batch_lines).where(batch_lines.c.batch_id == batch_id).order_by(batch_lines.c.position)
+    )).all()
+    legs = [leg_status_from_row(row) for row in (await connection.execute(
+        select(batch_legs).where(batch_legs.c.batch_id == batch_id).order_by(batch_legs.c.position)
+    )).all()]
+    refs = {(leg.symbol, leg.leg): leg.order_ref for leg in legs}
+    approved = ApprovedBatch(
+        BatchId(head.batch_id), head.scan_id, head.approved_at, head.expires_at,
+        tuple(_line(row, refs) for row in lines),
+    )
+    if approved.content_hash != head.content_hash:
+        raise StoreError(
+            f"batch {batch_id} as stored does not match its content hash: its rows were changed outside "
+            f"tradebridge. Do not deliver it; restore the database from a backup or place a new batch"
+        )
+    payload: Mapping[str, object] = json.loads(head.payload)
+    return StoredBatch(approved, head.content_hash, tuple(json.loads(head.accounts)), head.created_at,
+                       tuple(legs), payload)
+
+
+def _line(row: Any, refs: Mapping[tuple[str, Leg], OrderRef]) -> ApprovedLine:
+    return ApprovedLine(
+        row.symbol, Side(row.side), row.quantity, row.entry_price, row.stop_loss, row.take_profit,
+        row.target_date, row.strategy, row.win_rate, row.adx,
+        entry_ref=refs[(row.symbol, Leg.ENTRY)], take_profit_ref=refs[(row.symbol, Leg.TAKE_PROFIT)],
+        stop_loss_ref=refs[(row.symbol, Leg.STOP_LOSS)], order_type=OrderType(row.order_type),
+    )

@@ -1,0 +1,1 @@
+"""Alembic environment and versioned revisions of the cloud's schema (see `adapters.storage.migrate`)."""
