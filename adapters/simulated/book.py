@@ -1,0 +1,112 @@
+"""The simulator's records: one `SimOrder` per order at the broker, one `SimBracket` per bracket.
+
+Records are mutable and slotted (the matching hot path changes them in place); they are turned into
+the port's frozen `BrokerOrder` / `OrderStatusUpdate` values whenever they leave the simulator.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.broker_events import BrokerOrder, OrderStatusUpdate
+from core.order_status import TRANSITIONS, OrderStatus, OrderTrigger, next_status
+from core.orders import OrderRequest
+from core.values import ZERO, OrderRef, OrderType, Side
+
+_BUY = Side.BUY
+_STOP = OrderType.STOP
+_STOP_LIMIT = OrderType.STOP_LIMIT
+
+
+class SimOrder:
+    """An order as the simulated broker holds it.
+
+    `quantity` is what the order is for at the broker now. It starts as the requested quantity;
+    a bracket exit, once active, is resized to `filled + the bracket's open quantity`, the way a
+    broker resizes OCA children to the parent's fills.
+    """
+
+    __slots__ = (
+        "avg_price",
+        "bracket",
+        "broker_id",
+        "code",
+        "commission",
+        "filled",
+        "is_buy",
+        "message",
+        "notional",
+        "order_type",
+        "quantity",
+        "ref",
+        "request",
+        "status",
+        "symbol",
+        "triggered",
+    )
+
+    def __init__(self, request: OrderRequest, broker_id: str, status: OrderStatus) -> None:
+        self.request = request
+        self.ref: OrderRef = request.order_ref
+        self.symbol = request.symbol
+        self.is_buy = request.side is _BUY
+        self.order_type = request.order_type
+        self.broker_id = broker_id
+        self.status = status
+        self.quantity: Decimal = request.quantity
+        self.filled = ZERO
+        self.avg_price = ZERO
+        self.notional = ZERO  # sum of quantity x price over the fills: keeps avg_price exact
+        self.commission = ZERO
+        # Stops (STP, STP LMT) stay untriggered until the price crosses the stop price.
+        order_type = request.order_type
+        self.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
+        self.message = ""
+        self.code: int | None = None
+        self.bracket: SimBracket | None = None
+
+    def move(self, trigger: OrderTrigger) -> None:
+        """Change status through the core transition table (an impossible change raises)."""
+        status = TRANSITIONS.get((self.status, trigger))
+        if status is None:  # not an edge of the table: let the core say why
+            status = next_status(self.status, trigger, f"simulated order {self.ref}")
+        self.status = status
+
+    def status_update(self) -> OrderStatusUpdate:
+        """The broker's word on this order, as the port reports it."""
+        return OrderStatusUpdate(
+            self.ref, self.status, self.filled, self.quantity - self.filled, self.avg_price,
+            self.message, self.code,
+        )
+
+    def to_broker_order(self) -> BrokerOrder:
+        """This order for the query methods; the request carries the current quantity."""
+        request = self.request
+        if self.quantity != request.quantity:
+            request = request.with_quantity(self.quantity)
+        return BrokerOrder(request, self.status, self.filled, self.avg_price, self.broker_id)
+
+
+class SimBracket:
+    """Entry plus its exits. `exit_filled` counts every exit fill, including those of an exit
+    that was later cancelled or replaced, so the open quantity is always exact."""
+
+    __slots__ = ("entry", "exit_filled", "stop_loss", "take_profit")
+
+    def __init__(self, entry: SimOrder) -> None:
+        self.entry = entry
+        self.take_profit: SimOrder | None = None
+        self.stop_loss: SimOrder | None = None
+        self.exit_filled = ZERO
+
+    @property
+    def open_quantity(self) -> Decimal:
+        """Shares bought (or sold) by the entry and not yet closed by an exit."""
+        return self.entry.filled - self.exit_filled
+
+    def exits(self) -> tuple[SimOrder, ...]:
+        """The exits that exist, take profit first."""
+        return tuple(o for o in (self.take_profit, self.stop_loss) if o is not None)
+
+    def other_exit(self, exit_order: SimOrder) -> SimOrder | None:
+        return self.stop_loss if exit_order is self.take_profit else self.take_profit

@@ -1,0 +1,296 @@
+"""The matching engine: order book per symbol, fills, and the order lifecycle.
+
+Everything here is synchronous and deterministic. Working orders are indexed by symbol, so a price
+move only looks at that symbol's working orders. Every status change goes through the core
+transition table (`SimOrder.move`); every change a client must hear about is appended to `events`,
+which the broker facade delivers after each request. The bracket rules live in `brackets.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from adapters.simulated.account import Ledger
+from adapters.simulated.book import SimBracket, SimOrder
+from adapters.simulated.brackets import attach_exit, on_entry_ended, on_entry_fill, on_exit_fill
+from adapters.simulated.config import SimulationConfig
+from adapters.simulated.matching import fill_price
+from core.broker_events import BrokerEvent, Fill
+from core.order_status import OrderStatus, OrderTrigger
+from core.orders import BracketRequest, OrderRequest
+from core.ports import BrokerError, Clock
+from core.values import ZERO, ExecId, OrderRef, TimeInForce
+
+_WORKING = OrderStatus.WORKING
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+_HELD = OrderStatus.HELD
+_SUBMITTED = OrderStatus.SUBMITTED
+# Enum members read through the class cost a metaclass lookup each time; the hot path reads these.
+_ACCEPT = OrderTrigger.ACCEPT
+_HOLD = OrderTrigger.HOLD
+_ACTIVATE = OrderTrigger.ACTIVATE
+_FILL = OrderTrigger.FILL
+_PARTIAL_FILL = OrderTrigger.PARTIAL_FILL
+_CANCEL = OrderTrigger.CANCEL
+_IOC = TimeInForce.IOC
+
+Rejection = tuple[int, str]
+"""A broker error code and reason that rejects an order (e.g. IB's 201)."""
+
+DUPLICATE_ORDER_ID = 103
+ORDER_NOT_FOUND = 135
+NOT_CANCELLABLE = 161
+
+
+class Exchange:
+    """Orders, fills and prices of one simulated account."""
+
+    def __init__(self, config: SimulationConfig, clock: Clock, ledger: Ledger) -> None:
+        self._clock = clock
+        self._ledger = ledger
+        self._cap = config.partial_fill_quantity
+        self.orders: dict[OrderRef, SimOrder] = {}
+        self.open: dict[OrderRef, SimOrder] = {}
+        self.completed: dict[OrderRef, SimOrder] = {}
+        self.working: dict[str, dict[OrderRef, SimOrder]] = {}
+        self.fills: list[Fill] = []
+        self.prices: dict[str, Decimal] = {}
+        self.events: list[BrokerEvent] = []
+        self.next_order_id = 1
+        self.next_exec_id = 1
+        # Orders that just started working and must meet the current price once, as arrivals.
+        self._arrivals: list[SimOrder] = []
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def refuse_duplicates(self, refs: Sequence[OrderRef]) -> None:
+        """Raise BrokerError 103 if any ref is already at the broker (or repeated); nothing is placed."""
+        orders = self.orders
+        for ref in refs:
+            if ref in orders:
+                break
+        else:
+            if len(set(refs)) == len(refs):
+                return
+        seen: set[str] = set()
+        for ref in refs:
+            known = self.orders.get(ref)
+            if known is not None or ref in seen:
+                where = f"it is already at the broker ({known.status.value})" if known else "it is repeated"
+                raise BrokerError(
+                    f"duplicate order id: order_ref {ref} is refused because {where}; use a new "
+                    f"order_ref, or find the existing order with open_orders()/completed_orders()",
+                    code=DUPLICATE_ORDER_ID, order_ref=ref,
+                )
+            seen.add(ref)
+
+    def place_order(self, request: OrderRequest, rejection: Rejection | None) -> None:
+        """Place one order: standalone, or an exit attached to `request.parent_ref`."""
+        bracket: SimBracket | None = None
+        if request.parent_ref is not None:
+            bracket = attach_exit(self, request)  # validates first: raises before anything changes
+        elif request.oca_group is not None:
+            raise BrokerError(
+                f"order {request.order_ref}: OCA groups are simulated only between the exits of a "
+                f"bracket; place it with place_bracket() or with parent_ref set",
+                order_ref=request.order_ref,
+            )
+        order = self._record(request, _SUBMITTED)
+        if bracket is not None:
+            order.bracket = bracket
+            if request.order_type.needs_stop_price:
+                bracket.stop_loss = order
+            else:
+                bracket.take_profit = order
+        if rejection is not None:
+            self.reject(order, rejection)
+        elif bracket is not None and bracket.open_quantity == ZERO:
+            self._hold(order)
+        else:
+            if bracket is not None:
+                order.quantity = bracket.open_quantity  # the entry already filled: protect what it filled
+            self._accept(order)
+        self.run_arrivals()
+
+    def place_bracket(self, request: BracketRequest, rejections: dict[OrderRef, Rejection]) -> None:
+        """Place entry, take profit and stop loss; the exits are HELD until the entry fills."""
+        entry = self._record(request.entry, _SUBMITTED)
+        bracket = SimBracket(entry)
+        entry.bracket = bracket
+        take_profit = bracket.take_profit = self._record(request.take_profit, _SUBMITTED)
+        stop_loss = bracket.stop_loss = self._record(request.stop_loss, _SUBMITTED)
+        take_profit.bracket = stop_loss.bracket = bracket
+        entry_rejection = rejections.get(entry.ref) if rejections else None
+        if entry_rejection is not None:
+            self.reject(entry, entry_rejection)
+            for leg in (take_profit, stop_loss):
+                self.finish(leg, _CANCEL, f"cancelled: its entry {entry.ref} was rejected")
+            return
+        self._accept(entry)
+        for leg in (take_profit, stop_loss):
+            leg_rejection = rejections.get(leg.ref) if rejections else None
+            if leg_rejection is not None:
+                self.reject(leg, leg_rejection)
+            else:
+                self._hold(leg)
+        self.run_arrivals()
+
+    def cancel(self, ref: OrderRef) -> None:
+        """Cancel an order that is still open; a bracket entry without fills takes its exits along."""
+        order = self.orders.get(ref)
+        if order is None:
+            raise BrokerError(
+                f"cannot cancel {ref}: no order with that order_ref is at the broker; check the ref "
+                f"against open_orders()", code=ORDER_NOT_FOUND, order_ref=ref,
+            )
+        if order.status.is_terminal:
+            raise BrokerError(
+                f"cannot cancel {ref}: it is already {order.status.value}; nothing to do",
+                code=NOT_CANCELLABLE, order_ref=ref,
+            )
+        self.finish(order, _CANCEL, "cancelled on request")
+        bracket = order.bracket
+        if bracket is not None and bracket.entry is order:
+            on_entry_ended(self, bracket, "cancelled")
+
+    def expire_day_orders(self) -> None:
+        """End of the trading day: every open DAY order expires."""
+        for order in list(self.open.values()):
+            if order.request.tif is TimeInForce.DAY and order.ref in self.open:
+                self.finish(order, OrderTrigger.EXPIRE, "expired at the end of the day (DAY order)")
+                bracket = order.bracket
+                if bracket is not None and bracket.entry is order:
+                    on_entry_ended(self, bracket, "expired")
+
+    # -- the market ------------------------------------------------------------------------------
+
+    def on_price(self, symbol: str, price: Decimal) -> None:
+        """The market moved: one matching step for every working order of `symbol`."""
+        previous = self.prices.get(symbol)
+        self.prices[symbol] = price
+        book = self.working.get(symbol)
+        if book:
+            for order in list(book.values()):
+                if order.ref in book:  # an earlier fill in this step may have cancelled it
+                    matched = fill_price(order, price, previous)
+                    if matched is not None:
+                        self._fill(order, matched)
+        if self._arrivals:
+            self.run_arrivals()
+
+    def step(self) -> None:
+        """One matching step at unchanged prices (partial fills continue, stops stay put)."""
+        for symbol, price in list(self.prices.items()):
+            self.on_price(symbol, price)
+
+    def run_arrivals(self) -> None:
+        """Match orders that just started working against the current price, once each."""
+        arrivals = self._arrivals
+        prices = self.prices
+        while arrivals:
+            order = arrivals.pop(0)
+            status = order.status
+            if status is not _WORKING and status is not _PARTIAL:
+                continue
+            price = prices.get(order.symbol)
+            if price is not None:
+                matched = fill_price(order, price, None)
+                if matched is not None:
+                    self._fill(order, matched)
+            if order.request.tif is _IOC and not order.status.is_terminal:
+                self.finish(order, _CANCEL, "cancelled: IOC order, the remainder did not fill")
+
+    # -- lifecycle primitives (used by brackets.py too) ------------------------------------------
+
+    def finish(self, order: SimOrder, trigger: OrderTrigger, message: str, code: int | None = None) -> None:
+        """Move an order to a final status, take it off the book and report it."""
+        order.move(trigger)
+        order.message = message
+        order.code = code
+        ref = order.ref
+        del self.open[ref]
+        self.completed[ref] = order
+        book = self.working.get(order.symbol)
+        if book is not None:
+            book.pop(ref, None)
+        self.events.append(order.status_update())
+
+    def reject(self, order: SimOrder, rejection: Rejection) -> None:
+        code, reason = rejection
+        self.finish(order, OrderTrigger.REJECT, reason, code)
+
+    def activate(self, order: SimOrder, quantity: Decimal) -> None:
+        """Resize an exit to `quantity` and make it work (or keep working), and report it."""
+        order.quantity = quantity
+        was_held = order.status is _HELD
+        order.move(_ACTIVATE)
+        if was_held:
+            self._work(order)
+        self.events.append(order.status_update())
+
+    def resize(self, order: SimOrder, quantity: Decimal) -> None:
+        """Change the quantity of an open order and report it."""
+        order.quantity = quantity
+        self.events.append(order.status_update())
+
+    def _record(self, request: OrderRequest, status: OrderStatus) -> SimOrder:
+        order = SimOrder(request, str(self.next_order_id), status)
+        self.next_order_id += 1
+        self.orders[order.ref] = order
+        self.open[order.ref] = order
+        return order
+
+    def _accept(self, order: SimOrder) -> None:
+        order.move(_ACCEPT)
+        self.events.append(order.status_update())
+        self._work(order)
+
+    def _hold(self, order: SimOrder) -> None:
+        order.move(_HOLD)
+        self.events.append(order.status_update())
+
+    def _work(self, order: SimOrder) -> None:
+        book = self.working.get(order.symbol)
+        if book is None:
+            book = self.working[order.symbol] = {}
+        book[order.ref] = order
+        self._arrivals.append(order)
+
+    def _fill(self, order: SimOrder, price: Decimal) -> None:
+        before = order.filled
+        quantity = order.quantity - before
+        cap = self._cap
+        if cap is not None and quantity > cap:
+            quantity = cap
+        after = before + quantity
+        ledger = self._ledger
+        commission = ledger.commission(before, after)
+        if before == ZERO:
+            order.notional = price * quantity
+            order.avg_price = price
+        else:
+            order.notional += price * quantity
+            order.avg_price = order.notional / after
+        order.filled = after
+        order.commission += commission
+        request = order.request
+        fill = Fill(
+            ExecId(f"SIM.{self.next_exec_id}"), order.ref, order.symbol, request.side, quantity, price,
+            self._clock.now(), commission,
+        )
+        self.next_exec_id += 1
+        self.fills.append(fill)
+        ledger.apply_fill(fill)
+        self.events.append(fill)
+        if after == order.quantity:
+            self.finish(order, _FILL, "")
+        else:
+            order.move(_PARTIAL_FILL)
+            self.events.append(order.status_update())
+        bracket = order.bracket
+        if bracket is not None:
+            if bracket.entry is order:
+                on_entry_fill(self, bracket)
+            else:
+                on_exit_fill(self, bracket, order, quantity)

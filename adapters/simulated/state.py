@@ -1,0 +1,195 @@
+"""Snapshot and restore of a simulated broker, as a JSON-able dict.
+
+What a real broker keeps across a client crash is what a snapshot keeps: orders (with their
+status, fills, triggered stops and bracket links), executions, positions (with their cost basis
+and P&L), cash, last prices and id counters. What lives only in the connection is left out:
+subscribers, armed faults, held reports, and the connection itself (a restored broker starts
+disconnected). Daily bars of the price feed are not kept either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from adapters.simulated.book import SimBracket, SimOrder
+from adapters.simulated.config import SimulationConfig
+from core.broker_events import Fill
+from core.clock import ManualClock
+from core.order_status import OrderStatus
+from core.orders import OrderRequest
+from core.ports import Clock
+from core.position import Position
+from core.values import ExecId, OrderRef, OrderType, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from adapters.simulated.broker import SimulatedBroker
+
+STATE_VERSION = 1
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _dump_order(order: SimOrder) -> dict[str, Any]:
+    request = order.request
+    return {
+        "order_ref": request.order_ref,
+        "symbol": request.symbol,
+        "side": request.side.value,
+        "quantity": str(request.quantity),
+        "order_type": request.order_type.value,
+        "limit_price": _text(request.limit_price),
+        "stop_price": _text(request.stop_price),
+        "tif": request.tif.value,
+        "parent_ref": request.parent_ref,
+        "oca_group": request.oca_group,
+        "broker_id": order.broker_id,
+        "status": order.status.value,
+        "current_quantity": str(order.quantity),
+        "filled": str(order.filled),
+        "avg_price": str(order.avg_price),
+        "notional": str(order.notional),
+        "commission": str(order.commission),
+        "triggered": order.triggered,
+        "message": order.message,
+        "code": order.code,
+    }
+
+
+def _load_order(data: Mapping[str, Any]) -> SimOrder:
+    parent = data["parent_ref"]
+    request = OrderRequest(
+        order_ref=OrderRef(data["order_ref"]),
+        symbol=data["symbol"],
+        side=Side(data["side"]),
+        quantity=Decimal(data["quantity"]),
+        order_type=OrderType(data["order_type"]),
+        limit_price=_number(data["limit_price"]),
+        stop_price=_number(data["stop_price"]),
+        tif=TimeInForce(data["tif"]),
+        parent_ref=None if parent is None else OrderRef(parent),
+        oca_group=data["oca_group"],
+    )
+    order = SimOrder(request, data["broker_id"], OrderStatus(data["status"]))
+    order.quantity = Decimal(data["current_quantity"])
+    order.filled = Decimal(data["filled"])
+    order.avg_price = Decimal(data["avg_price"])
+    order.notional = Decimal(data["notional"])
+    order.commission = Decimal(data["commission"])
+    order.triggered = bool(data["triggered"])
+    order.message = data["message"]
+    order.code = data["code"]
+    return order
+
+
+def _dump_fill(fill: Fill) -> dict[str, Any]:
+    return {
+        "exec_id": fill.exec_id,
+        "order_ref": fill.order_ref,
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "quantity": str(fill.quantity),
+        "price": str(fill.price),
+        "time": fill.time.isoformat(),
+        "commission": str(fill.commission),
+    }
+
+
+def _load_fill(data: Mapping[str, Any]) -> Fill:
+    return Fill(
+        ExecId(data["exec_id"]), OrderRef(data["order_ref"]), data["symbol"], Side(data["side"]),
+        Decimal(data["quantity"]), Decimal(data["price"]), datetime.fromisoformat(data["time"]),
+        Decimal(data["commission"]),
+    )
+
+
+def dump_state(broker: SimulatedBroker) -> dict[str, Any]:
+    """The broker's state as plain JSON types (str, int, bool, None, list, dict)."""
+    exchange, ledger = broker.exchange, broker.ledger
+    brackets: dict[str, SimBracket] = {}
+    for order in exchange.orders.values():
+        if order.bracket is not None:
+            brackets.setdefault(order.bracket.entry.ref, order.bracket)
+    return {
+        "version": STATE_VERSION,
+        "time": broker.clock.now().isoformat(),
+        "config": broker.config.to_dict(),
+        "orders": [_dump_order(order) for order in exchange.orders.values()],
+        "completed": list(exchange.completed),
+        "working": {symbol: list(book) for symbol, book in exchange.working.items() if book},
+        "brackets": [
+            {
+                "entry": bracket.entry.ref,
+                "take_profit": bracket.take_profit.ref if bracket.take_profit else None,
+                "stop_loss": bracket.stop_loss.ref if bracket.stop_loss else None,
+                "exit_filled": str(bracket.exit_filled),
+            }
+            for bracket in brackets.values()
+        ],
+        "fills": [_dump_fill(fill) for fill in exchange.fills],
+        "cash": str(ledger.cash),
+        "positions": {
+            symbol: {
+                "quantity": str(p.quantity), "cost_basis": str(p.cost_basis),
+                "realized_pnl": str(p.realized_pnl), "commissions": str(p.commissions),
+            }
+            for symbol, p in ledger.positions_by_symbol.items()
+        },
+        "prices": {symbol: str(price) for symbol, price in exchange.prices.items()},
+        "next_order_id": exchange.next_order_id,
+        "next_exec_id": exchange.next_exec_id,
+    }
+
+
+def load_state(
+    cls: type[SimulatedBroker], state: Mapping[str, Any], clock: Clock | None
+) -> SimulatedBroker:
+    """A new, disconnected broker holding what `dump_state` wrote. `clock` defaults to a
+    ManualClock at the snapshot's time."""
+    version = state.get("version")
+    if version != STATE_VERSION:
+        raise ValueError(
+            f"simulated broker state version {version!r} is not supported (expected {STATE_VERSION}); "
+            f"it was written by another version of tradebridge"
+        )
+    if clock is None:
+        clock = ManualClock(datetime.fromisoformat(state["time"]))
+    broker = cls(clock=clock, config=SimulationConfig.from_dict(state["config"]))
+    exchange, ledger = broker.exchange, broker.ledger
+    orders = {order.ref: order for order in map(_load_order, state["orders"])}
+    exchange.orders = orders
+    completed_refs = state["completed"]
+    exchange.completed = {OrderRef(ref): orders[ref] for ref in completed_refs}
+    exchange.open = {ref: order for ref, order in orders.items() if ref not in exchange.completed}
+    exchange.working = {
+        symbol: {OrderRef(ref): orders[ref] for ref in refs} for symbol, refs in state["working"].items()
+    }
+    for data in state["brackets"]:
+        bracket = SimBracket(orders[data["entry"]])
+        bracket.take_profit = orders[data["take_profit"]] if data["take_profit"] else None
+        bracket.stop_loss = orders[data["stop_loss"]] if data["stop_loss"] else None
+        bracket.exit_filled = Decimal(data["exit_filled"])
+        for leg in (bracket.entry, *bracket.exits()):
+            leg.bracket = bracket
+    exchange.fills = [_load_fill(fill) for fill in state["fills"]]
+    ledger.cash = Decimal(state["cash"])
+    ledger.positions_by_symbol = {
+        symbol: Position(
+            symbol, Decimal(p["quantity"]), Decimal(p["cost_basis"]), Decimal(p["realized_pnl"]),
+            Decimal(p["commissions"]),
+        )
+        for symbol, p in state["positions"].items()
+    }
+    exchange.prices = {symbol: Decimal(price) for symbol, price in state["prices"].items()}
+    broker.feed.prices.update(exchange.prices)
+    exchange.next_order_id = int(state["next_order_id"])
+    exchange.next_exec_id = int(state["next_exec_id"])
+    return broker
