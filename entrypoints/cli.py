@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from entrypoints import plugins_command
+
 
 def _version() -> str:
     try:
@@ -21,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stock scans to bracket orders at Interactive Brokers, safely.",
     )
     parser.add_argument("--version", action="version", version=f"tradebridge {_version()}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    plugins_command.register(subparsers)
     return parser
 
 
