@@ -1,0 +1,343 @@
+"""`SqliteJournal`: the executor's journal in one local SQLite file.
+
+Durability is the point: WAL mode with `synchronous=FULL` makes every committed transaction
+survive kill -9 and power loss (the WAL is fsynced at each commit). Each port call that writes
+is one `BEGIN IMMEDIATE ... COMMIT`; an error rolls the whole step back. The standard library's
+sqlite3 is enough: one executor process owns the file, and a commit takes a few milliseconds.
+Decimals are stored as text (exact digits), times as ISO-8601 text in UTC.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from adapters.journal.codec import (
+    batch_orders_from_json,
+    batch_orders_to_json,
+    order_from_json,
+    order_to_json,
+)
+from core.broker_events import Fill
+from core.journal import (
+    REUSED_STATUS_ID,
+    BatchState,
+    DuplicateExecution,
+    JournaledBatch,
+    JournalStep,
+    LegRecord,
+    LegRole,
+    LegStatus,
+    Placement,
+    RecordOutcome,
+    StatusReport,
+    TradingStateRecord,
+)
+from core.values import BatchId, ExecId, OrderRef, Side, TradingState
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL UNIQUE,
+    seq INTEGER,
+    content_hash TEXT NOT NULL,
+    orders TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS legs (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_ref TEXT NOT NULL UNIQUE,
+    batch_id TEXT NOT NULL,
+    bracket_ref TEXT NOT NULL,
+    role TEXT NOT NULL,
+    request TEXT NOT NULL,
+    placement TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filled TEXT NOT NULL,
+    avg_price TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS executions (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    exec_id TEXT NOT NULL UNIQUE,
+    order_ref TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    price TEXT NOT NULL,
+    time TEXT NOT NULL,
+    commission TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    status_id TEXT NOT NULL UNIQUE,
+    batch_id TEXT NOT NULL,
+    order_ref TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    filled TEXT NOT NULL,
+    avg_price TEXT NOT NULL,
+    message TEXT NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS reports_unacked ON reports (acked, position);
+CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, position);
+CREATE TABLE IF NOT EXISTS trading_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    changed_at TEXT
+);
+"""
+
+_UPSERT_LEG = """
+INSERT INTO legs (
+    order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (order_ref) DO UPDATE SET
+    batch_id = excluded.batch_id, bracket_ref = excluded.bracket_ref, role = excluded.role,
+    request = excluded.request, placement = excluded.placement, status = excluded.status,
+    filled = excluded.filled, avg_price = excluded.avg_price, message = excluded.message
+"""
+
+_INSERT_REPORT = """
+INSERT INTO reports (
+    status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, message, acked
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+class SqliteJournal:
+    """The Journal port over one SQLite file (`:memory:` for a throwaway journal in tests)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves, one per logical step.
+        self._db: sqlite3.Connection | None = sqlite3.connect(self._path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        # Leg records are read on every broker event; one executor process owns the file, so a
+        # write-through copy (filled from disk on first use, updated after each COMMIT) is exact.
+        self._legs: dict[str, LegRecord] | None = None
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def pragma(self, name: str) -> str:
+        """A pragma's current value, as text (for tests and diagnostics)."""
+        return str(self._conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def record_batch(
+        self, batch: JournaledBatch, legs: Sequence[LegRecord], reports: Sequence[StatusReport]
+    ) -> RecordOutcome:
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone():
+                return RecordOutcome.DUPLICATE
+            db.execute(
+                "INSERT INTO batches (batch_id, seq, content_hash, orders, received_at, expires_at, state, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (batch.batch_id, batch.seq, batch.content_hash, batch_orders_to_json(batch.orders),
+                 batch.received_at.isoformat(), batch.expires_at.isoformat(), batch.state.value,
+                 batch.reason),
+            )
+            self._write_legs_and_reports(db, legs, reports)
+        self._remember(legs)
+        return RecordOutcome.NEW
+
+    def commit(self, step: JournalStep) -> None:
+        with self._transaction() as db:
+            for batch_id, state, reason in step.batch_states:
+                changed = db.execute(
+                    "UPDATE batches SET state = ?, reason = ? WHERE batch_id = ?",
+                    (state.value, reason, batch_id),
+                ).rowcount
+                if not changed:
+                    raise KeyError(f"batch {batch_id} is not in the journal")
+            for fill in step.fills:
+                try:
+                    db.execute(
+                        "INSERT INTO executions (exec_id, order_ref, symbol, side, quantity, price, time, "
+                        "commission) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (fill.exec_id, fill.order_ref, fill.symbol, fill.side.value, str(fill.quantity),
+                         str(fill.price), fill.time.isoformat(), str(fill.commission)),
+                    )
+                except sqlite3.IntegrityError:
+                    raise DuplicateExecution(f"execution {fill.exec_id} was applied already") from None
+            self._write_legs_and_reports(db, step.legs, step.reports)
+        self._remember(step.legs)
+
+    def acknowledge_report(self, status_id: str) -> bool:
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE reports SET acked = 1 WHERE status_id = ? AND acked = 0", (status_id,)
+            ).rowcount
+        return bool(changed)
+
+    def set_trading_state(self, record: TradingStateRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO trading_state (id, state, reason, changed_at) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
+                "changed_at = excluded.changed_at",
+                (record.state.value, record.reason,
+                 None if record.changed_at is None else record.changed_at.isoformat()),
+            )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def batch(self, batch_id: BatchId) -> JournaledBatch | None:
+        row = self._conn.execute(f"{_BATCH_SELECT} WHERE batch_id = ?", (batch_id,)).fetchone()
+        return None if row is None else _batch(row)
+
+    def batches(self, states: Collection[BatchState] | None = None) -> tuple[JournaledBatch, ...]:
+        if states is None:
+            rows = self._conn.execute(f"{_BATCH_SELECT} ORDER BY position")
+        else:
+            wanted = sorted(state.value for state in states)
+            marks = ", ".join("?" * len(wanted))
+            rows = self._conn.execute(f"{_BATCH_SELECT} WHERE state IN ({marks}) ORDER BY position", wanted)
+        return tuple(_batch(row) for row in rows)
+
+    def legs(self) -> tuple[LegRecord, ...]:
+        return tuple(self._known_legs().values())
+
+    def leg(self, order_ref: OrderRef) -> LegRecord | None:
+        return self._known_legs().get(order_ref)
+
+    def fills(self) -> tuple[Fill, ...]:
+        rows = self._conn.execute(
+            "SELECT exec_id, order_ref, symbol, side, quantity, price, time, commission FROM executions "
+            "ORDER BY position"
+        )
+        return tuple(
+            Fill(ExecId(e), OrderRef(r), sym, Side(side), Decimal(q), Decimal(p), datetime.fromisoformat(t),
+                 Decimal(c))
+            for e, r, sym, side, q, p, t, c in rows
+        )
+
+    def has_execution(self, exec_id: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM executions WHERE exec_id = ?", (exec_id,)).fetchone()
+        return row is not None
+
+    def pending_reports(self) -> tuple[StatusReport, ...]:
+        rows = self._conn.execute(
+            "SELECT status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, message, "
+            "acked FROM reports WHERE acked = 0 ORDER BY position"
+        )
+        return tuple(
+            StatusReport(sid, BatchId(b), OrderRef(r), sym, LegStatus(st), datetime.fromisoformat(at),
+                         Decimal(f), Decimal(p), msg, bool(acked))
+            for sid, b, r, sym, st, at, f, p, msg, acked in rows
+        )
+
+    def last_seq(self) -> int:
+        value = self._conn.execute("SELECT MAX(seq) FROM batches").fetchone()[0]
+        return int(value) if value is not None else 0
+
+    def trading_state(self) -> TradingStateRecord:
+        query = "SELECT state, reason, changed_at FROM trading_state WHERE id = 1"
+        row = self._conn.execute(query).fetchone()
+        if row is None:
+            return TradingStateRecord()
+        state, reason, changed_at = row
+        return TradingStateRecord(
+            TradingState(state), reason, None if changed_at is None else datetime.fromisoformat(changed_at)
+        )
+
+    def close(self) -> None:
+        self._legs = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- internals ------------------------------------------------------------------------------
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError(f"the journal {self._path} is closed; open a new SqliteJournal")
+        return self._db
+
+    def _known_legs(self) -> dict[str, LegRecord]:
+        if self._legs is None:
+            rows = self._conn.execute(f"{_LEG_SELECT} ORDER BY position")
+            self._legs = {leg.order_ref: leg for leg in map(_leg, rows)}
+        return self._legs
+
+    def _remember(self, legs: Sequence[LegRecord]) -> None:
+        """After a COMMIT: a new ref goes last (as its row's position), a known one keeps its place."""
+        if self._legs is not None:
+            self._legs.update((leg.order_ref, leg) for leg in legs)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._conn
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @staticmethod
+    def _write_legs_and_reports(
+        db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport]
+    ) -> None:
+        db.executemany(_UPSERT_LEG, [
+            (leg.order_ref, leg.batch_id, leg.bracket_ref, leg.role.value, order_to_json(leg.request),
+             leg.placement.value, leg.status.value, str(leg.filled), str(leg.avg_price), leg.message)
+            for leg in legs
+        ])
+        try:
+            db.executemany(_INSERT_REPORT, [
+                (r.status_id, r.batch_id, r.order_ref, r.symbol, r.status.value, r.created_at.isoformat(),
+                 str(r.filled), str(r.avg_price), r.message, int(r.acked))
+                for r in reports
+            ])
+        except sqlite3.IntegrityError:
+            raise ValueError(REUSED_STATUS_ID) from None
+
+
+_BATCH_SELECT = (
+    "SELECT batch_id, seq, content_hash, orders, received_at, expires_at, state, reason FROM batches"
+)
+_LEG_SELECT = (
+    "SELECT order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message "
+    "FROM legs"
+)
+
+
+def _batch(row: tuple[str, int | None, str, str, str, str, str, str]) -> JournaledBatch:
+    batch_id, seq, content_hash, orders, received_at, expires_at, state, reason = row
+    return JournaledBatch(
+        BatchId(batch_id), seq, content_hash, batch_orders_from_json(orders),
+        datetime.fromisoformat(received_at), datetime.fromisoformat(expires_at), BatchState(state), reason,
+    )
+
+
+def _leg(row: tuple[str, str, str, str, str, str, str, str, str, str]) -> LegRecord:
+    order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message = row
+    return LegRecord(
+        OrderRef(order_ref), BatchId(batch_id), OrderRef(bracket_ref), LegRole(role),
+        order_from_json(request), Placement(placement), LegStatus(status), Decimal(filled),
+        Decimal(avg_price), message,
+    )

@@ -1,0 +1,1 @@
+"""Use cases: plain async functions over the core's ports, called by the entrypoints."""

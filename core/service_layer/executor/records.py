@@ -1,0 +1,71 @@
+"""Small shared pieces of the executor's bookkeeping: status vocabulary, report building, and
+the refs of orders the executor adds itself (rebuilt stops, flattening orders)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from core.batches import REF_PREFIX
+from core.journal import LegRecord, LegStatus, StatusReport
+from core.order_status import OrderStatus
+from core.ports import Clock, IdGenerator
+from core.values import BatchId, OrderRef
+
+OUR_PREFIX = f"{REF_PREFIX}:"
+
+LEG_STATUS: dict[OrderStatus, LegStatus] = {
+    OrderStatus.PENDING: LegStatus.RECEIVED,
+    OrderStatus.SUBMITTED: LegStatus.SUBMITTED,
+    OrderStatus.HELD: LegStatus.SUBMITTED,  # accepted, inactive until the entry fills
+    OrderStatus.WORKING: LegStatus.WORKING,
+    OrderStatus.PARTIALLY_FILLED: LegStatus.PARTIALLY_FILLED,
+    OrderStatus.FILLED: LegStatus.FILLED,
+    OrderStatus.CANCELLED: LegStatus.CANCELLED,
+    OrderStatus.REJECTED: LegStatus.REJECTED,
+    OrderStatus.EXPIRED: LegStatus.CANCELLED,  # the wire has no "expired": the order ended unfilled
+}
+
+
+def is_ours(order_ref: str) -> bool:
+    """Whether an order ref was made by tradebridge (placed by some executor, maybe not this one)."""
+    return order_ref.startswith(OUR_PREFIX)
+
+
+class Reporter:
+    """Builds status reports with ids and times from the injected ports."""
+
+    __slots__ = ("_clock", "_ids")
+
+    def __init__(self, clock: Clock, ids: IdGenerator) -> None:
+        self._clock = clock
+        self._ids = ids
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def report(
+        self, leg: LegRecord, status: LegStatus | None = None, message: str | None = None
+    ) -> StatusReport:
+        """A report of the leg as it is (or with another status / message, for alarms)."""
+        return StatusReport(
+            self._ids.next_id("st-"), leg.batch_id, leg.order_ref, leg.request.symbol,
+            status or leg.status, self._clock.now(), leg.filled, leg.avg_price,
+            leg.message if message is None else message,
+        )
+
+    def notice(
+        self, batch_id: BatchId, order_ref: OrderRef, symbol: str, status: LegStatus, message: str
+    ) -> StatusReport:
+        """A report about an order that has no leg record (a malformed order of a refused batch)."""
+        return StatusReport(self._ids.next_id("st-"), batch_id, order_ref, symbol, status, self._clock.now(),
+                            message=message)
+
+
+def derived_ref(base: OrderRef, tag: str, taken: Collection[str]) -> OrderRef:
+    """A new, unused ref for an order the executor adds: "<base>:<tag><n>" with the first free n.
+    Refs are never reused, so a rebuilt order can never be mistaken for the one it replaces."""
+    n = 1
+    while f"{base}:{tag}{n}" in taken:
+        n += 1
+    return OrderRef(f"{base}:{tag}{n}")

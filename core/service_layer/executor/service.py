@@ -1,0 +1,292 @@
+"""`ExecutorService`: the executor's coordinator, the one object the entrypoints drive.
+
+The WebSocket client calls `receive` for each batch (then sends the `ack` it returns),
+`place_pending` after acknowledging, `pending_reports` / `acknowledge_report` for the status
+stream, and `last_seq` for `resume`. The CLI calls `halt` / `resume_trading`. Broker events are
+queued by the subscription and handled, in order, by `pump`; the run loop calls it when `wake`
+(given to the constructor) says events are waiting. `place_pending` and `reconcile` pump first.
+One lock serialises every step, so concurrent callers never interleave a placement with a
+reconciliation (which could send a leg twice).
+
+Trading state: HALTED on start and after every broker reconnect until `reconcile` has succeeded;
+then ACTIVE, unless the persisted kill switch says HALTED. While reconciliation is pending,
+batches are journaled and acknowledged but not placed. While the kill switch is on, the risk gate
+rejects new entries (reporting why), working entries have been cancelled, and stops stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+
+from core.broker_events import BrokerEvent, ConnectionEvent, ConnectionState
+from core.journal import (
+    BatchOrder,
+    BatchState,
+    Journal,
+    JournaledBatch,
+    JournalStep,
+    LegRecord,
+    LegRole,
+    LegStatus,
+    Placement,
+    StatusReport,
+    TradingStateRecord,
+)
+from core.ports import Broker, Clock, IdGenerator, Unsubscribe
+from core.risk import RiskGate
+from core.service_layer.executor.gate import check_bracket, expiry_reason, rejection_step
+from core.service_layer.executor.intake import EXPIRED, IncomingBatch, IntakeResult, receive
+from core.service_layer.executor.placement import BracketPlacement
+from core.service_layer.executor.reconcile import JournalView, ReconciliationPlan, reconcile
+from core.service_layer.executor.records import Reporter
+from core.service_layer.executor.restore import restore
+from core.service_layer.executor.settings import ExecutorSettings
+from core.values import OrderRef, TradingState
+
+_LOST = (ConnectionState.LOST, ConnectionState.DISCONNECTED)
+_BACK = (ConnectionState.CONNECTED, ConnectionState.RESTORED)
+
+
+class ExecutorService:
+    """Intake, risk gate, placement and reconciliation over one journal and one broker account."""
+
+    def __init__(
+        self, journal: Journal, broker: Broker, clock: Clock, ids: IdGenerator,
+        settings: ExecutorSettings | None = None, wake: Callable[[], None] | None = None,
+    ) -> None:
+        self._journal = journal
+        self._wake = wake
+        self._broker = broker
+        self._clock = clock
+        self._settings = settings or ExecutorSettings()
+        self._reporter = Reporter(clock, ids)
+        kill_switch = journal.trading_state().state is TradingState.HALTED
+        self._gate = RiskGate(
+            self._settings.limits, TradingState.HALTED if kill_switch else TradingState.ACTIVE
+        )
+        self._placement = BracketPlacement(journal, broker, self._reporter)
+        self._events: deque[BrokerEvent] = deque()
+        self._unsubscribe: Unsubscribe | None = None
+        self._reconciled = False
+        self._needs_reconcile = False
+        self._lock = asyncio.Lock()  # one step at a time: a placement and a reconciliation never interleave
+        self.last_plan: ReconciliationPlan | None = None
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        """HALTED until reconciled; then the risk gate's state (the kill switch, the loss limit)."""
+        return self._gate.state if self._reconciled else TradingState.HALTED
+
+    @property
+    def reconciled(self) -> bool:
+        return self._reconciled
+
+    @property
+    def notices(self) -> list[str]:
+        """What a person should read (alarms, findings); the entrypoint logs and clears them."""
+        return self._placement.notices
+
+    def last_seq(self) -> int:
+        """The sequence number to send in `resume`."""
+        return self._journal.last_seq()
+
+    def pending_reports(self) -> tuple[StatusReport, ...]:
+        """Status reports the cloud has not acknowledged, oldest first: (re)send them all."""
+        return self._journal.pending_reports()
+
+    def acknowledge_report(self, status_id: str) -> bool:
+        """The cloud has this report (`status_acknowledged`)."""
+        return self._journal.acknowledge_report(status_id)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> ReconciliationPlan:
+        """Listen to the broker, then reconcile. The broker must be connected."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self._broker.subscribe(self._queue)
+        return await self.reconcile()
+
+    @property
+    def events_waiting(self) -> bool:
+        """Whether broker events wait for `pump`."""
+        return bool(self._events)
+
+    def _queue(self, event: BrokerEvent) -> None:
+        self._events.append(event)
+        if self._wake is not None:
+            self._wake()
+
+    def close(self) -> None:
+        """Stop listening to the broker. Nothing else is held: the journal is the memory."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def reconcile(self) -> ReconciliationPlan:
+        """Match the journal against the broker and repair (see `reconcile.py`); HALTED meanwhile.
+        Then place what waited. A BrokerError from the broker's queries propagates and the
+        executor stays HALTED."""
+        async with self._lock:
+            return await self._reconcile()
+
+    # -- intake and placement -------------------------------------------------------------------
+
+    def receive(self, batch: IncomingBatch, seq: int | None) -> IntakeResult:
+        """Journal a batch and say what to acknowledge; placing it is `place_pending`'s job."""
+        return receive(self._journal, self._reporter, self._settings, batch, seq)
+
+    async def place_pending(self) -> None:
+        """Gate and place every bracket not decided yet, in journal order. Does nothing until
+        reconciliation has succeeded."""
+        async with self._lock:
+            await self._place_pending()
+
+    async def pump(self) -> None:
+        """Handle every queued broker event, in order; reconcile after a reconnect."""
+        async with self._lock:
+            await self._pump()
+
+    # -- the kill switch ------------------------------------------------------------------------
+
+    async def halt(self, reason: str = "kill switch") -> None:
+        """Persist HALTED, then cancel every working entry. Stops and targets stay: shares
+        already open keep their protection."""
+        async with self._lock:
+            now = self._clock.now()
+            self._journal.set_trading_state(TradingStateRecord(TradingState.HALTED, reason, now))
+            self._gate.halt()
+            for leg in self._journal.legs():
+                working = leg.placement in (Placement.SENDING, Placement.SENT) and not leg.status.is_final
+                if leg.role is LegRole.ENTRY and working:
+                    why = f"HALT ({reason}): working entries are cancelled"
+                    await self._placement.cancel(leg.order_ref, why)
+            await self._pump()
+
+    async def resume_trading(self, reason: str = "resumed by the operator") -> None:
+        """Lift the kill switch (persisted), then place what is pending."""
+        async with self._lock:
+            now = self._clock.now()
+            self._journal.set_trading_state(TradingStateRecord(TradingState.ACTIVE, reason, now))
+            if self._gate.state is TradingState.HALTED:
+                self._gate.resume()
+            await self._place_pending()
+
+    # -- internals: each runs under the lock, so no two steps interleave at an await -------------
+
+    async def _reconcile(self) -> ReconciliationPlan:
+        self._reconciled = False
+        self._events.clear()  # the broker's answers below are newer than anything queued
+        open_orders = await self._broker.open_orders()
+        completed = await self._broker.completed_orders()
+        executions = await self._broker.executions()
+        positions = await self._broker.positions()
+        restore(self._journal, self._placement)  # the journal is read after the last await
+        plan = reconcile(JournalView.of(self._journal), open_orders, completed, executions, positions,
+                         self._clock.now())
+        self._placement.notices.extend(plan.findings)
+        await self._carry_out(plan)
+        self._reconciled = True
+        self.last_plan = plan
+        await self._place_pending()  # what waited for reconciliation (pumps the broker's events first)
+        return plan
+
+    async def _place_pending(self) -> None:
+        await self._pump()
+        if not self._reconciled:
+            return
+        positions = {p.symbol: p.quantity for p in await self._broker.positions()}
+        account = await self._broker.account_summary()
+        self._gate.record_pnl(account.realized_pnl + account.unrealized_pnl)  # trips REDUCING on a loss
+        for batch in self._journal.batches((BatchState.RECEIVED, BatchState.PLACING)):
+            approved: list[BatchOrder] = []
+            decided: list[JournalStep] = []
+            for order in batch.orders:
+                legs = [self._journal.leg(leg.order_ref) for leg in order.bracket.legs]
+                if any(leg is None or leg.placement is not Placement.PENDING for leg in legs):
+                    continue
+                now = self._clock.now()
+                expired = expiry_reason(batch, now)
+                reasons = (expired,) if expired else check_bracket(self._gate, order, positions, now).reasons
+                if reasons:
+                    decided.append(rejection_step([leg for leg in legs if leg], reasons, self._reporter))
+                else:
+                    approved.append(order)
+            rejected = JournalStep(legs=tuple(leg for step in decided for leg in step.legs),
+                                   reports=tuple(report for step in decided for report in step.reports))
+            completed = await self._placement.place(batch, approved, rejected)
+            await self._pump()
+            if not completed or not self._reconciled:
+                return  # the broker went away: reconcile before sending more
+            self._close_batch(self._fresh(batch))
+
+    async def _pump(self) -> None:
+        while self._events:
+            event = self._events.popleft()
+            if isinstance(event, ConnectionEvent):
+                if event.state in _LOST or event.state in _BACK:
+                    self._reconciled = False
+                    self._needs_reconcile = event.state in _BACK or self._needs_reconcile
+                continue
+            actions = self._placement.apply(event, act=self._reconciled)
+            if actions:
+                await self._placement.follow_up(actions)
+        self._placement.flush()  # the burst of events, journaled as one step
+        if self._placement.needs_reconcile:
+            self._placement.needs_reconcile = False
+            self._needs_reconcile = True
+        if self._needs_reconcile and self._broker.is_connected():
+            self._needs_reconcile = False
+            await self._reconcile()
+
+    async def _carry_out(self, plan: ReconciliationPlan) -> None:
+        self._placement.mark_sent(plan.confirm_sent)
+        follow = []
+        for fill in plan.adopt_fills:
+            follow += self._placement.apply(fill, act=False)
+        for update in plan.status_updates:
+            follow += self._placement.apply(update, act=False)
+        self._placement.flush()
+        for abandoned in plan.abandon:
+            self._abandon(abandoned.order_ref, abandoned.status, abandoned.reason)
+        await self._placement.follow_up(follow)
+        for cancel in plan.cancel_orders:
+            await self._placement.cancel(cancel.order_ref, cancel.reason)
+        for bracket in plan.place_brackets:
+            leg = self._journal.leg(bracket.entry.order_ref)
+            batch = self._journal.batch(leg.batch_id) if leg else None
+            order = next((o for o in batch.orders if o.bracket == bracket), None) if batch else None
+            if batch is None or order is None:
+                raise LookupError(f"bracket {bracket.entry.order_ref} is not in the journal")
+            await self._placement.place(batch, [order])
+        for extra in plan.place_orders:
+            await self._placement.place_extra(extra)
+
+    def _abandon(self, order_ref: OrderRef, status: LegStatus, reason: str) -> None:
+        leg = self._journal.leg(order_ref)
+        if leg is None:
+            return
+        new: LegRecord = replace(leg, placement=Placement.SKIPPED, status=status, message=reason)
+        self._journal.commit(JournalStep(legs=(new,), reports=(self._reporter.report(new),)))
+
+    def _fresh(self, batch: JournaledBatch) -> JournaledBatch:
+        return self._journal.batch(batch.batch_id) or batch
+
+    def _close_batch(self, batch: JournaledBatch) -> None:
+        """Every bracket decided: PLACED, or REJECTED / EXPIRED when none was sent."""
+        legs = [self._journal.leg(leg.order_ref) for order in batch.orders for leg in order.bracket.legs]
+        if any(leg is None or leg.placement is Placement.PENDING for leg in legs):
+            return
+        sent = [leg for leg in legs if leg and leg.placement in (Placement.SENDING, Placement.SENT)]
+        if sent:
+            state, reason = BatchState.PLACED, ""
+        elif all(leg and leg.message.startswith(EXPIRED) for leg in legs):
+            state, reason = BatchState.EXPIRED, f"{EXPIRED}: every bracket expired before it could be placed"
+        else:
+            state, reason = BatchState.REJECTED, "every bracket was rejected; see each leg's reason"
+        if batch.state is not state:
+            self._journal.commit(JournalStep(batch_states=((batch.batch_id, state, reason),)))
