@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from entrypoints import plugins_command
+from entrypoints import plugins_command, scans_command, serve_command
 
 
 def _version() -> str:
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tradebridge {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins_command.register(subparsers)
+    serve_command.register(subparsers)
+    scans_command.register(subparsers)
     return parser
 
 

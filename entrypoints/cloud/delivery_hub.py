@@ -1,0 +1,259 @@
+"""The DeliveryHub: who is connected to `/listen_events` here, and what each executor is owed.
+
+Executors (clients that sent `resume`) get the outbox entries of their account in seq order, each
+once per connection: the hub reads what is owed from the Outbox (the authority) under the peer's
+lock, after the last seq it sent, so concurrent placements and a resume can never reorder or
+repeat a batch. Observers (clients that never sent `resume`) get every status. Placements and
+statuses on other instances arrive through the EventPublisher; each instance pushes only to the
+sockets it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from adapters.wire import messages
+from core.ports import Clock
+from core.publisher import EventPublisher, Unsubscribe
+from core.service_layer.cloud import Delivery
+from core.stores import ALL_ACCOUNTS, Outbox, OutboxEntry, PlacedBatch
+
+logger = logging.getLogger(__name__)
+
+BATCHES_CHANNEL = "tradebridge.batches"
+EVENTS_CHANNEL = "tradebridge.events"
+CLOSE_POLICY = 1008  # policy violation: bad token
+CLOSE_EXECUTOR_CONFLICT = 4009
+CLOSE_SILENT = 4008  # no frame within three heartbeat periods
+MAX_CLOSE_REASON = 120  # a close reason is at most 123 bytes
+
+
+class ExecutorConflict(Exception):
+    """A second live executor for an account: refused, so two processes never place one batch."""
+
+    def __init__(self, account: str, holder: str) -> None:
+        super().__init__(
+            f"account {account} already has a live executor ({holder}); stop it first, or "
+            f"wait until it disconnects"
+        )
+        self.account = account
+
+
+@dataclass(eq=False)
+class Peer:
+    """One connected WebSocket client. `send` sends one text frame; `close` closes the socket."""
+
+    client_id: str
+    send_text: Callable[[str], Awaitable[None]]
+    close_socket: Callable[[int, str], Awaitable[None]]
+    account: str | None = None
+    last_sent: int = 0
+    last_heard: float = field(default_factory=time.monotonic)
+    delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def is_executor(self) -> bool:
+        return self.account is not None
+
+    async def send(self, frame: bytes) -> None:
+        async with self.send_lock:
+            await self.send_text(frame.decode())
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.close_socket(code, reason[:MAX_CLOSE_REASON])
+
+
+def batch_frame(entry: OutboxEntry) -> bytes:
+    """The `trading_orders_generated` frame of an outbox entry (Decimals back to JSON numbers)."""
+    data = msgspec.convert(entry.payload, messages.TradingOrdersGenerated, strict=False)
+    return messages.encode(messages.TRADING_ORDERS_GENERATED, data, seq=entry.seq)
+
+
+class DeliveryHub:
+    """The sockets of this instance and the delivery of outbox entries to them (DeliveryNotifier)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        clock: Clock,
+        publisher: EventPublisher,
+        instance_id: str,
+        heartbeat_seconds: float = 15.0,
+    ) -> None:
+        self.outbox = outbox
+        self.clock = clock
+        self.publisher = publisher
+        self.instance_id = instance_id
+        self.heartbeat_seconds = heartbeat_seconds
+        self.peers: dict[str, Peer] = {}
+        self.executors: dict[str, Peer] = {}
+        self.executor_states: dict[str, messages.ExecutorStatus] = {}
+        self._unsubscribes: list[Unsubscribe] = []
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen to the other instances and start the heartbeats."""
+        self._unsubscribes.append(await self.publisher.subscribe(BATCHES_CHANNEL, self._on_batch_notice))
+        self._unsubscribes.append(await self.publisher.subscribe(EVENTS_CHANNEL, self._on_event_notice))
+        self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="tradebridge-heartbeats")
+
+    async def stop(self) -> None:
+        """Stop listening and heartbeating, and close every socket (going away)."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+        for unsubscribe in self._unsubscribes:
+            await unsubscribe()
+        self._unsubscribes.clear()
+        for peer in list(self.peers.values()):
+            await peer.close(1001, "the server is shutting down; reconnect and resume")
+
+    def connect(self, peer: Peer) -> None:
+        self.peers[peer.client_id] = peer
+
+    def disconnect(self, peer: Peer) -> None:
+        self.peers.pop(peer.client_id, None)
+        if peer.account is not None and self.executors.get(peer.account) is peer:
+            del self.executors[peer.account]
+            logger.info("executor disconnected", extra={"account": peer.account, "client_id": peer.client_id})
+
+    async def resume(self, peer: Peer, account: str, last_seq: int) -> int:
+        """Make `peer` the executor of `account`, acknowledge through `last_seq` and send what is
+        still owed, in order; the number of batches sent. ExecutorConflict if another peer holds
+        the account; UnknownSequence/ValueError (from the outbox) for a bad last_seq or account."""
+        if account == ALL_ACCOUNTS:
+            raise ValueError(f"{ALL_ACCOUNTS!r} is not an account; resume with the executor's own account id")
+        holder = self.executors.get(account)
+        if holder is not None and holder is not peer:
+            raise ExecutorConflict(account, holder.client_id)
+        if peer.account is not None and peer.account != account:
+            raise ValueError(
+                f"this connection is already the executor of {peer.account}; open another "
+                f"connection for account {account}"
+            )
+        claimed = peer.account is None
+        if claimed:
+            # Claimed before the first await, so a concurrent resume for this account is refused
+            # and a concurrent push sends only what comes after last_seq.
+            peer.account, peer.last_sent = account, last_seq
+            self.executors[account] = peer
+        sent = 0
+        async with peer.delivery_lock:
+            try:
+                entries = await self.outbox.resume(account, last_seq, self.clock.now())
+            except Exception:
+                if claimed:
+                    self.disconnect(peer)
+                    peer.account = None
+                    self.peers[peer.client_id] = peer
+                raise
+            peer.last_sent = max(peer.last_sent, last_seq)
+            for entry in entries:
+                if entry.seq > peer.last_sent:  # a push that got in first already sent it
+                    await peer.send(batch_frame(entry))
+                    peer.last_sent = entry.seq
+                    sent += 1
+        logger.info("executor resumed", extra={"account": account, "last_seq": last_seq, "resent": sent})
+        return sent
+
+    async def ack(self, peer: Peer, seq: int) -> None:
+        """The executor holds entry `seq`: never send it to this account again."""
+        if peer.account is None:
+            raise ValueError("send resume {account, last_seq} before acknowledging")
+        await self.outbox.ack(peer.account, seq)
+
+    async def deliver(self, peer: Peer) -> int:
+        """Send `peer` every entry owed to its account after the last one it was sent."""
+        if peer.account is None:
+            return 0
+        async with peer.delivery_lock:
+            entries = await self.outbox.pending(peer.account, peer.last_sent, self.clock.now())
+            for entry in entries:
+                await peer.send(batch_frame(entry))
+                peer.last_sent = entry.seq
+        return len(entries)
+
+    async def batch_placed(self, placed: PlacedBatch) -> Delivery:
+        """DeliveryNotifier: push to the executors held here, then tell the other instances."""
+        accounts = sorted({entry.account for entry in placed.entries})
+        delivered: list[str] = []
+        for peer in self._executors_for(accounts):
+            try:
+                if await self.deliver(peer):
+                    delivered.append(peer.account or "")
+            except Exception:
+                logger.exception("push to executor %s failed; it gets the batch on resume", peer.account)
+        notice = msgspec.json.encode({"origin": self.instance_id, "accounts": accounts})
+        try:
+            await self.publisher.publish(BATCHES_CHANNEL, notice)
+        except Exception:
+            logger.exception("could not tell the other instances about batch %s", placed.batch.batch_id)
+        seqs = tuple(entry.seq for entry in placed.entries)
+        return Delivery("delivered" if delivered else "queued", tuple(delivered), seqs)
+
+    def _executors_for(self, accounts: list[str]) -> list[Peer]:
+        if ALL_ACCOUNTS in accounts:
+            return list(self.executors.values())
+        return [self.executors[account] for account in accounts if account in self.executors]
+
+    async def _on_batch_notice(self, raw: bytes) -> None:
+        notice = msgspec.json.decode(raw)
+        if notice.get("origin") == self.instance_id:
+            return
+        for peer in self._executors_for(list(notice.get("accounts", []))):
+            try:
+                await self.deliver(peer)
+            except Exception:
+                logger.exception("push to executor %s failed; it gets the batch on resume", peer.account)
+
+    async def broadcast(self, frame: bytes) -> None:
+        """Send a frame to the observers here and on every other instance."""
+        await self._send_to_observers(frame)
+        envelope = msgspec.json.encode({"origin": self.instance_id, "frame": frame.decode()})
+        try:
+            await self.publisher.publish(EVENTS_CHANNEL, envelope)
+        except Exception:
+            logger.exception("could not forward an event to the other instances")
+
+    async def _on_event_notice(self, raw: bytes) -> None:
+        notice = msgspec.json.decode(raw)
+        if notice.get("origin") != self.instance_id:
+            await self._send_to_observers(str(notice["frame"]).encode())
+
+    async def _send_to_observers(self, frame: bytes) -> None:
+        for peer in [p for p in self.peers.values() if not p.is_executor]:
+            try:
+                await peer.send(frame)
+            except Exception:
+                logger.info("observer %s is gone", peer.client_id)
+
+    async def executor_status(self, status: messages.ExecutorStatus) -> None:
+        """Keep the executor's latest state for /health and show it to the observers."""
+        self.executor_states[status.account] = status
+        await self.broadcast(messages.encode(messages.EXECUTOR_STATUS, status))
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            silent_after = time.monotonic() - 3 * self.heartbeat_seconds
+            frame = messages.encode(messages.HEARTBEAT, messages.Heartbeat(time=self.clock.now().isoformat()))
+            for peer in list(self.peers.values()):
+                if peer.last_heard < silent_after:
+                    logger.info("dropping silent peer %s", peer.client_id)
+                    self.disconnect(peer)
+                    await peer.close(CLOSE_SILENT, "no frame for three heartbeat periods; reconnect")
+                    continue
+                try:
+                    await peer.send(frame)
+                except Exception:
+                    self.disconnect(peer)

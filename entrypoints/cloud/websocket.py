@@ -1,0 +1,139 @@
+"""WebSocket `/listen_events`: the handshake check, then one frame at a time through the hub.
+
+The token is checked before anything else (`Authorization: Bearer` or `?token=`); without an
+accepted one the socket is closed with 1008 and no frame is read. A bad frame is answered with an
+`error` frame and the connection stays up: one typo must not cost an executor its session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.di import NamedDependency
+
+from adapters.wire import messages
+from core.service_layer.cloud import CloudDeps, StatusReport, record_status
+from core.stores import StoreError
+from entrypoints.cloud.auth import TokenBook, bearer_token
+from entrypoints.cloud.delivery_hub import (
+    CLOSE_EXECUTOR_CONFLICT,
+    CLOSE_POLICY,
+    DeliveryHub,
+    ExecutorConflict,
+    Peer,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def error_frame(message: str, code: str = "bad_message") -> bytes:
+    return messages.encode(messages.ERROR, messages.ErrorMessage(message=message, code=code))
+
+
+@websocket("/listen_events")
+async def listen_events(
+    socket: WebSocket[Any, Any, Any],
+    hub: NamedDependency[DeliveryHub],
+    deps: NamedDependency[CloudDeps],
+    tokens: NamedDependency[TokenBook],
+) -> None:
+    """Executors resume, receive batches, ack them and report statuses; observers watch."""
+    await socket.accept()
+    if not tokens.accepts(bearer_token(socket.headers, socket.query_params)):
+        await socket.close(CLOSE_POLICY, "missing or wrong API token: send Authorization: Bearer <token>")
+        return
+
+    async def send_text(text: str) -> None:
+        await socket.send({"type": "websocket.send", "text": text, "bytes": None})
+
+    async def close(code: int, reason: str) -> None:
+        await socket.close(code, reason)
+
+    peer = Peer(deps.ids.next_id("client-"), send_text, close)
+    hub.connect(peer)
+    try:
+        await peer.send(
+            messages.encode(
+                messages.CONNECTED,
+                messages.Connected(
+                    client_id=peer.client_id,
+                    server_time=deps.clock.now().isoformat(),
+                    heartbeat_seconds=hub.heartbeat_seconds,
+                ),
+            )
+        )
+        while True:
+            event = await socket.receive()
+            if event["type"] == "websocket.disconnect":
+                break
+            peer.last_heard = time.monotonic()
+            raw = event.get("text") or event.get("bytes") or b""
+            if not isinstance(raw, str | bytes):
+                raw = b""
+            if not await handle_frame(raw, peer, hub, deps):
+                break
+    except Exception as error:  # the peer went away mid-send, or the server is stopping
+        logger.info("websocket %s ended: %s", peer.client_id, error)
+    finally:
+        hub.disconnect(peer)
+
+
+async def handle_frame(raw: str | bytes, peer: Peer, hub: DeliveryHub, deps: CloudDeps) -> bool:
+    """Act on one frame; False when the connection must end."""
+    try:
+        frame = messages.decode(raw)
+    except messages.BadFrame as error:
+        await peer.send(error_frame(str(error)))
+        return True
+    data = frame.data
+    try:
+        if frame.event == messages.RESUME:
+            await hub.resume(peer, data.account, data.last_seq)
+        elif frame.event == messages.ACK:
+            await hub.ack(peer, data.seq)
+        elif frame.event == messages.LOCAL_TRADING_STATUS:
+            await _status(data, peer, hub, deps)
+        elif frame.event == messages.EXECUTOR_STATUS:
+            if peer.account is not None and data.account != peer.account:
+                raise ValueError(
+                    f"executor_status names account {data.account}, but this connection "
+                    f"resumed as {peer.account}"
+                )
+            await hub.executor_status(data)
+        elif frame.event != messages.HEARTBEAT:
+            raise ValueError(
+                f"{frame.event} is sent by the server, not to it; clients send resume, ack, "
+                f"local_trading_status, executor_status or heartbeat"
+            )
+    except ExecutorConflict as error:
+        await peer.send(error_frame(str(error), "executor_conflict"))
+        await peer.close(CLOSE_EXECUTOR_CONFLICT, str(error))
+        return False
+    except (StoreError, ValueError) as error:
+        await peer.send(error_frame(f"{frame.event}: {error}", f"bad_{frame.event}"))
+    except Exception:  # e.g. the database is unreachable: say so, keep the session
+        logger.exception("handling %s from %s failed", frame.event, peer.client_id)
+        await peer.send(
+            error_frame(
+                f"{frame.event} could not be handled now (server error, logged); send it again shortly",
+                "server_error",
+            )
+        )
+    return True
+
+
+async def _status(data: messages.LocalTradingStatus, peer: Peer, hub: DeliveryHub, deps: CloudDeps) -> None:
+    if peer.account is None:
+        raise ValueError("send resume {account, last_seq} first: statuses come from executors")
+    report = StatusReport(
+        data.batch_id, data.order_ref, data.status, data.filled, data.avg_price, data.message
+    )
+    await record_status(deps, report)
+    data.account = data.account or peer.account
+    await peer.send(messages.encode(messages.STATUS_ACKNOWLEDGED, data))
+    with contextlib.suppress(Exception):
+        await hub.broadcast(messages.encode(messages.LOCAL_TRADING_STATUS, data))
