@@ -123,6 +123,14 @@ class Engine:
             status=Status.PENDING_SUBMIT,
         )
 
+    def reject_live(self, order_ref: str, code: int, reason: str) -> None:
+        """Reject an order the fake already holds, as TWS does when a stop fails a margin check as
+        it activates: the error, then Inactive for 201 (Cancelled otherwise)."""
+        matches = [o for o in self.book if o.order_ref == order_ref]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} orders have orderRef {order_ref!r}; need exactly one")
+        self._reject(self.book.current(matches[0]), Rejection(code, reason), stored=True)
+
     def _reject(self, order: OrderRecord, rejection: Rejection, stored: bool) -> None:
         text = error_text(rejection.code, rejection.reason)
         self._emit(OrderError(order.client_id, order.order_id, rejection.code, text))

@@ -120,6 +120,10 @@ class FakeTWS:
         """Reject the next new order with 103, 110, 200, 201 or 202 (201 also reports Inactive)."""
         self.faults.reject_next_order(code, reason)
 
+    def reject_order(self, order_ref: str, code: int = 201, reason: str = "") -> None:
+        """Reject an order already at the fake (e.g. a live stop failing a margin check)."""
+        self.engine.reject_live(order_ref, code, reason)
+
     def skip_next_order_status(self, count: int = 1) -> None:
         """Do not send the next `count` ORDER_STATUS messages (executions still arrive)."""
         self.faults.skip_next_order_status(count)

@@ -18,7 +18,6 @@ from core.order_status import OrderStatus
 from core.orders import BracketRequest, OrderRequest
 from core.values import OrderRef, OrderType, Side
 from tests.fake_tws import FakeTWS
-from tests.fake_tws.faults import Rejection
 
 D = Decimal
 FAST_BACKOFF = Backoff(initial=0.01, factor=2.0, maximum=0.2, max_attempts=50)
@@ -62,8 +61,7 @@ async def wait_for(condition: Callable[[], object], what: str, timeout: float = 
 
 def reject_live_order(fake: FakeTWS, order_ref: str, code: int, reason: str) -> None:
     """Make the fake reject an order it already holds (error `code`, then Inactive for 201)."""
-    [record] = [o for o in fake.orders if o.order_ref == order_ref]
-    fake.engine._reject(fake.engine.book.current(record), Rejection(code, reason), stored=True)
+    fake.reject_order(order_ref, code, reason)
 
 
 def limit(ref: str, side: Side, quantity: int, price: str, symbol: str = "AAPL") -> OrderRequest:
