@@ -5,7 +5,9 @@ and symbol, then the conditions of those few rules), fires them in priority orde
 cooldown and one-shot (judged by the event's own timestamp), and hands each intention to the
 command handler. It never places an order itself.
 
-Without a command handler the engine does not drop anything: it logs a warning and keeps each
+Without a command handler set, the engine uses the default one of the context's "order_manager"
+(its `command_handler(context)`, as the seed's examples expect: they only put the order manager in
+the context). With neither, the engine does not drop anything: it logs a warning and keeps each
 firing in `engine.unhandled`. Those intentions are never replayed automatically when a handler
 is set later (a stale order must not be placed); a person can inspect them and decide.
 Failures (a condition or action that raised, an action that could not produce its intentions,
@@ -242,20 +244,30 @@ class RuleEngine:
         if rule.one_shot:
             self._set_enabled(rule, False)
 
+    def _context_handler(self) -> CommandHandler | None:
+        """The default handler of the context's "order_manager", if it offers one."""
+        make = getattr(self._context.get("order_manager"), "command_handler", None)
+        if not callable(make):
+            return None
+        handler = make(self._context_view)
+        return handler if callable(getattr(handler, "handle", None)) else None
+
     async def _hand_over(self, firing: RuleFiring) -> None:
         if not firing.intentions:
             return
-        if self._handler is None:
+        handler = self._handler if self._handler is not None else self._context_handler()
+        if handler is None:
             self.unhandled.append(firing)
             logger.warning(
                 "rule %s fired on %r but no command handler is configured; its intentions %r are kept "
-                "in engine.unhandled and were not carried out (set one with set_command_handler)",
+                "in engine.unhandled and were not carried out (set one with set_command_handler, or put "
+                "an OrderManager in the context as 'order_manager')",
                 firing.rule_id, firing.event, firing.intentions,
             )
             return
         for intention in firing.intentions:
             try:
-                await self._handler.handle(intention, firing)
+                await handler.handle(intention, firing)
             except Exception as exc:
                 reason = f"{intention!r}: {type(exc).__name__}: {exc}"
                 self._fail(firing.rule_id, firing.event, "handler", reason, exc)

@@ -14,7 +14,7 @@ from types import ModuleType
 
 __all__ = ["BUILTIN_PLUGIN_MODULES", "builtin_plugins"]
 
-BUILTIN_PLUGIN_MODULES: tuple[str, ...] = ("plugins.builtin.sizers",)
+BUILTIN_PLUGIN_MODULES: tuple[str, ...] = ("plugins.builtin.sizers", "plugins.builtin.templates")
 
 
 def builtin_plugins() -> list[tuple[str, ModuleType]]:

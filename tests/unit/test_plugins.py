@@ -79,7 +79,7 @@ def test_the_built_in_sizers_are_registered_as_a_plugin() -> None:
     assert host.sizers.names() == ("atr_risk", "fixed_investment", "percent_of_equity")
     sizer = host.sizers.create("fixed_investment", investment=Decimal(1000))
     assert sizer == FixedInvestmentSizer(Decimal(1000))
-    (builtin,) = host.plugins()
+    builtin = host.plugins()[0]
     assert builtin.name == "builtin.sizers" and "built-in" in builtin.source
     assert builtin.registered == {"sizer": ("fixed_investment", "percent_of_equity", "atr_risk")}
     assert host.failures == ()
@@ -151,7 +151,7 @@ def test_an_installed_plugin_with_a_clash_is_left_out_entirely() -> None:
     # nothing half-registered: the strategy it registered before the clash is not there
     assert "harmless" not in host.strategies
     assert host.sizers.owner("fixed_investment") == "builtin.sizers"
-    assert [p.name for p in host.plugins()] == ["builtin.sizers", "good"]
+    assert [p.name for p in host.plugins()] == ["builtin.sizers", "builtin.templates", "good"]
 
 
 def test_one_plugin_registering_a_name_twice_is_reported() -> None:

@@ -1,0 +1,1 @@
+"""tradebridge-momentum: an example third-party tradebridge plugin (see README.md)."""
