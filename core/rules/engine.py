@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from core.bus import EventBus, Subscription
+from core.events import PriceEvent
 from core.rules.actions import ActionFailed
 from core.rules.index import DispatchEntries, RuleIndex
 from core.rules.intentions import INTENTION_TYPES, CommandHandler, Intention, RuleFiring
@@ -190,7 +191,11 @@ class RuleEngine:
         return matched
 
     async def process(self, event: object) -> list[RuleFiring]:
-        """Fire every matching rule for `event` and hand its intentions to the command handler."""
+        """Fire every matching rule for `event` and hand its intentions to the command handler.
+        A PriceEvent first updates `context["prices"]`, so actions that size stops and targets from
+        a percentage know the latest price even for signals that carry none."""
+        if isinstance(event, PriceEvent):
+            self._remember_price(event)
         firings: list[RuleFiring] = []
         for rule in self.match(event):
             if self._rules.get(rule.rule_id) is not rule:
@@ -205,6 +210,14 @@ class RuleEngine:
             firings.append(firing)
             await self._hand_over(firing)
         return firings
+
+    def _remember_price(self, event: PriceEvent) -> None:
+        prices = self._context.get("prices")
+        if not isinstance(prices, dict):
+            # Replace a read-only mapping (or none) with a dict the engine owns; keep its entries.
+            prices = dict(prices) if isinstance(prices, Mapping) else {}
+            self._context["prices"] = prices
+        prices[event.symbol] = event.price
 
     def _cooled_down(self, rule: Rule, event: object) -> bool:
         if rule.cooldown_seconds <= 0:
@@ -308,7 +321,8 @@ class RuleEngine:
         subscription starts before the old one ends, so no event falls between them."""
         if not self._running or self._bus is None:
             return
-        classes = self._index.event_classes()
+        # Prices are always followed: they keep context["prices"] current for the actions.
+        classes = set(self._index.event_classes()) | {PriceEvent}
         needed = tuple(
             sorted(
                 (c for c in classes if not any(c is not other and issubclass(c, other) for other in classes)),

@@ -321,7 +321,8 @@ async def test_context_is_merged_and_read_only_for_actions() -> None:
     engine.update_context({"account": {"equity": 2}})
     engine.register_rule(Rule("peek", "peek", EventCondition(PriceEvent), Peek()))  # type: ignore[arg-type]
     assert len(await engine.process(price_event())) == 1
-    assert seen == [{"account": {"equity": 2}, "prices": {"AAPL": 1}}]
+    # The PriceEvent itself updated context["prices"] before the rule saw it.
+    assert seen == [{"account": {"equity": 2}, "prices": {"AAPL": Decimal("100")}}]
     assert engine.unhandled == []  # a firing without intentions has nothing to hand over
 
 
@@ -330,11 +331,12 @@ async def test_start_subscribes_to_what_the_rules_need_and_follows_changes() -> 
     handler = RecordingHandler()
     engine = RuleEngine(bus, command_handler=handler)
     await engine.start()
-    assert bus.subscriptions() == ()  # no rules, nothing to listen to
+    (subscription,) = bus.subscriptions()  # no rules: only prices, to keep context["prices"]
+    assert subscription.event_types == (PriceEvent,)
 
     engine.register_rule(buy_rule())
     (subscription,) = bus.subscriptions()
-    assert subscription.event_types == (PredictionSignalEvent,)
+    assert set(subscription.event_types) == {PredictionSignalEvent, PriceEvent}
 
     engine.register_rule(price_rule("p", "AAPL"))
     engine.register_rule(Rule("o1", "o1", EventCondition(OrderCancelledEvent), LinkedCloseAllAction("AAPL")))
@@ -390,3 +392,29 @@ async def test_a_rule_with_a_cooldown_does_not_fire_on_events_without_a_timestam
     engine.register_rule(Rule("free", "f", EventCondition(Tick), CreateOrderAction("AAPL", 2)))
     assert [f.rule_id for f in await engine.process(Tick())] == ["free"]
     assert engine.failures[-1].stage == "cooldown" and "no timestamp" in engine.failures[-1].reason
+
+
+async def test_price_events_keep_the_context_prices_current_for_signals_without_a_price() -> None:
+    """A linked entry on a signal that carries no price sizes its stop from the last PriceEvent."""
+    bus = EventBus()
+    engine = RuleEngine(bus)
+    engine.update_context({"prices": {}})
+    engine.register_rule(
+        Rule(
+            rule_id="buy",
+            name="buy AAPL",
+            condition=EventCondition(event_type=PredictionSignalEvent, field_conditions={"symbol": "AAPL"}),
+            action=LinkedCreateOrderAction(symbol="AAPL", quantity=10, side="BUY"),
+        )
+    )
+    await engine.start()
+    when = EPOCH
+    await bus.publish(PriceEvent(symbol="AAPL", price=Decimal("200"), timestamp=when))
+    assert engine.context["prices"] == {"AAPL": Decimal("200")}
+    [firing] = await engine.process(
+        PredictionSignalEvent(symbol="AAPL", signal="BUY", confidence=0.9, timestamp=when)
+    )
+    [intention] = firing.intentions
+    assert isinstance(intention, PlaceBracket)
+    assert intention.reference_price == Decimal("200")
+    await engine.stop()
