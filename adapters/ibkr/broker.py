@@ -26,10 +26,12 @@ from adapters.ibkr import queries
 from adapters.ibkr.config import TWSConfig
 from adapters.ibkr.connection import TWSConnection
 from adapters.ibkr.errors import CONNECTIVITY_CODES, ProblemKind, broker_error, describe
+from adapters.ibkr.market_data import IbkrMarketData
 from adapters.ibkr.pacing import Priority, priority_of
 from adapters.ibkr.reconnect import Backoff, reconnect
 from adapters.ibkr.sequencer import DEFAULT_COMMISSION_WAIT, EventSequencer
 from adapters.ibkr.translate import decimal_of, fill_from_ib, status_update, to_ib_order, to_ib_orders
+from adapters.system import SystemClock
 from core.broker_events import (
     AccountSnapshot,
     BrokerEvent,
@@ -41,7 +43,7 @@ from core.broker_events import (
 )
 from core.order_status import OrderStatus
 from core.orders import BracketRequest, OrderRequest
-from core.ports import BrokerListener, Unsubscribe
+from core.ports import BrokerListener, Clock, Unsubscribe
 from core.values import ZERO, OrderRef
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,12 @@ class IbkrBroker:
         backoff: Backoff | None = DEFAULT_BACKOFF,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         commission_wait: float = DEFAULT_COMMISSION_WAIT,
+        clock: Clock | None = None,
     ) -> None:
         self.connection = connection or TWSConnection(config)
+        self.clock: Clock = clock or SystemClock()
+        self._market_data: IbkrMarketData | None = None
+        """What stamps events made from this broker's reports (the OrderManager reads it)."""
         self._ib = self.connection.ib
         self._backoff = backoff
         self._sleep = sleep
@@ -111,6 +117,12 @@ class IbkrBroker:
 
     def is_connected(self) -> bool:
         return self.connection.is_connected()
+
+    def market_data(self) -> IbkrMarketData:
+        """Prices and bars over this broker's connection (one per broker)."""
+        if self._market_data is None:
+            self._market_data = IbkrMarketData(self.connection)
+        return self._market_data
 
     def subscribe(self, listener: BrokerListener) -> Unsubscribe:
         self._listeners.append(listener)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ib_async import IB, Contract
 
@@ -25,6 +26,9 @@ from adapters.ibkr.errors import broker_error, client_id_in_use, refused_connect
 from adapters.ibkr.pacing import PacingBudget, Priority
 from adapters.ibkr.translate import to_ib_contract
 from core.ports import BrokerError
+
+if TYPE_CHECKING:
+    from adapters.ibkr.broker import IbkrBroker
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ class TWSConnection:
         self._lookups: dict[str, asyncio.Future[Contract]] = {}
         self._connect_errors: list[tuple[int, str]] = []
         self._refused = asyncio.Event()
+        self._broker: IbkrBroker | None = None
 
     # -- the seed's API --------------------------------------------------------------------------
 
@@ -68,6 +73,15 @@ class TWSConnection:
     def is_connected(self) -> bool:
         """Whether the API connection is up (handshake done)."""
         return bool(self.ib.isConnected())
+
+    def as_broker(self) -> IbkrBroker:
+        """The Broker port over this connection (one per connection), so the seed's
+        `OrderManager(event_bus, tws_connection)` works unchanged."""
+        if self._broker is None:
+            from adapters.ibkr.broker import IbkrBroker  # the broker module imports this one
+
+            self._broker = IbkrBroker(connection=self)
+        return self._broker
 
     def request_current_time(self) -> asyncio.Task[datetime]:
         """Ask TWS for its time. Returns a task: await it for the (UTC) time, or ignore it (as the

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from core.bracket import Bracket, BracketIntention, CancelLegs, FlattenPosition
 from core.broker_events import BrokerEvent, ConnectionEvent, Fill, OrderStatusUpdate
@@ -65,6 +65,23 @@ class CloseAllIncomplete(Exception):
     flattened (a late fill of one of them could otherwise flip it). The message names them."""
 
 
+@runtime_checkable
+class BrokerSource(Protocol):
+    """Something that hands out a Broker, like the IBKR adapter's `TWSConnection`."""
+
+    def as_broker(self) -> Broker:
+        """The Broker port for this connection."""
+        ...
+
+
+def _resolve_broker(broker: Broker | BrokerSource) -> Broker:
+    """The broker itself, or the one a connection hands out: the seed passes its connection
+    object (`OrderManager(event_bus, tws_connection)`)."""
+    if not hasattr(broker, "place_bracket") and isinstance(broker, BrokerSource):
+        return broker.as_broker()
+    return cast(Broker, broker)
+
+
 class OrderManager:
     """Orders and brackets at one broker, their statuses and fills, published on the event bus.
 
@@ -75,12 +92,13 @@ class OrderManager:
     def __init__(
         self,
         event_bus: EventBus,
-        broker: Broker,
+        broker: Broker | BrokerSource,
         *,
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
         cancel_timeout: float = DEFAULT_CANCEL_TIMEOUT,
     ) -> None:
+        broker = _resolve_broker(broker)
         found = clock if clock is not None else getattr(broker, "clock", None)
         if found is None or not callable(getattr(found, "now", None)):
             raise TypeError(

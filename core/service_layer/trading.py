@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from core.events import OrderRejectedEvent
 from core.linked import LinkApproved, LinkedOrders, LinkRejected
 from core.orders import BracketRequest, OrderRequest
-from core.ports import BrokerError
+from core.ports import BrokerError, MarketData
 from core.risk import RiskGate, RiskLimits
 from core.rules.actions import ActionFailed, RuleContext, reference_price
 from core.rules.intentions import CloseAll, Intention, PlaceBracket, PlaceOrder, RuleFiring, ScaleIn
@@ -44,6 +45,12 @@ class Refusal:
     reason: str
 
 
+def _market_data_of(order_manager: OrderManager) -> MarketData | None:
+    """The broker's own market data, where the broker offers it (`market_data()`)."""
+    offer = getattr(order_manager.broker, "market_data", None)
+    return cast(MarketData, offer()) if callable(offer) else None
+
+
 class TradingCommandHandler:
     """The CommandHandler of `core.rules.intentions`, over an OrderManager (see the module doc).
 
@@ -58,8 +65,10 @@ class TradingCommandHandler:
         risk_gate: RiskGate | None = None,
         linked: LinkedOrders | None = None,
         context: RuleContext | None = None,
+        market_data: MarketData | None = None,
     ) -> None:
         self._manager = order_manager
+        self._market_data = market_data if market_data is not None else _market_data_of(order_manager)
         self._risk = risk_gate if risk_gate is not None else RiskGate(RiskLimits())
         self._linked = linked if linked is not None else LinkedOrders()
         self._context: RuleContext = context if context is not None else {}
@@ -121,7 +130,7 @@ class TradingCommandHandler:
         manager, symbol = self._manager, intention.symbol
         request = manager.requests.order(symbol, intention.side, intention.quantity, intention.order_type,
                                         intention.limit_price, intention.stop_price)
-        reference = self._reference(symbol, firing)
+        reference = await self._reference(symbol, firing)
         if not intention.linked:
             if self._approved(firing, intention, request, reference):
                 self._plain.add(request.order_ref)
@@ -239,12 +248,21 @@ class TradingCommandHandler:
             OrderRejectedEvent(intention.symbol, ref, reason, timestamp=self._manager.clock.now())
         )
 
-    def _reference(self, symbol: str, firing: RuleFiring) -> Decimal | None:
-        """The price the rule saw for `symbol`, else the context's, else the manager's last."""
+    async def _reference(self, symbol: str, firing: RuleFiring) -> Decimal | None:
+        """The price the rule saw for `symbol`, else the context's, else the manager's last, else
+        the market data's (as the seed's examples expect a market order to work with no price)."""
         try:
             return reference_price(symbol, firing.event, self._context)
         except ActionFailed:
-            return self._manager.last_price(symbol)
+            pass
+        last = self._manager.last_price(symbol)
+        if last is not None or self._market_data is None:
+            return last
+        try:
+            return await self._market_data.last_price(symbol)
+        except (LookupError, BrokerError) as error:
+            logger.warning("no reference price for %s from market data: %s", symbol, error)
+            return None
 
     # -- following the orders ----------------------------------------------------------------
 
