@@ -303,6 +303,16 @@ class OrderManager:
         """The latest price seen for `symbol` (PriceEvents on the bus, or fills), if any."""
         return self.book.last_price(symbol)
 
+    def net_pnl(self) -> Decimal:
+        """Realized + unrealized P&L less commissions of every position this manager traded,
+        marked at the last price seen (at the average price where none is known yet)."""
+        total = Decimal(0)
+        for symbol in self.positions():
+            position = self.book.position(symbol)
+            mark = self.book.last_price(symbol)
+            total += position.net_pnl(mark if mark is not None else position.avg_price)
+        return total
+
     # -- broker reports ----------------------------------------------------------------------
 
     def _on_broker_event(self, event: BrokerEvent) -> None:

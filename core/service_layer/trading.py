@@ -222,6 +222,8 @@ class TradingCommandHandler:
         self, firing: RuleFiring, intention: Intention, order: OrderRequest, reference: Decimal | None
     ) -> bool:
         manager = self._manager
+        # The daily-loss limit needs today's P&L: what this manager traded since it started.
+        self._risk.record_pnl(manager.net_pnl())
         verdict = self._risk.check(order, reference, manager.positions(), manager.clock.now())
         if verdict.approved:
             return True

@@ -203,3 +203,18 @@ async def test_a_linked_order_without_automatic_stops_still_keeps_sides_apart() 
     assert desk.manager.net_position("AAPL") == D(100) and "mix sides" in desk.handler.refusals[0].reason
     await desk.signal("HOLD")
     assert desk.manager.net_position("AAPL") == 0 and desk.handler.linked.get("AAPL") is None
+
+
+async def test_a_daily_loss_beyond_the_limit_leaves_only_reducing_orders() -> None:
+    """Stopped out for a 300 loss (plus commissions) against a 250 limit: the next entry is
+    refused as new risk while the gate is REDUCING."""
+    gate = RiskGate(RiskLimits(max_daily_loss=D(250)))
+    desk = await Desk({"risk_gate": gate}).start(on("BUY", linked_buy()))
+    await desk.signal("BUY")
+    await desk.price("AAPL", "96")  # through the 97 stop: 100 shares lose about 300
+    assert desk.manager.net_position("AAPL") == 0
+    assert desk.manager.net_pnl() < D(-250)
+    await desk.signal("BUY")
+    assert desk.manager.net_position("AAPL") == 0, "no new entry after the daily loss limit"
+    (refusal,) = desk.handler.refusals
+    assert "REDUCING" in refusal.reason or "daily loss" in refusal.reason
