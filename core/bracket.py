@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.broker_events import Fill, OrderStatusUpdate
-from core.order_status import OrderStatus, OrderTrigger
+from core.order_status import TERMINAL, WORKING, OrderStatus, OrderTrigger
 from core.orders import BracketRequest, Order
 from core.values import ZERO, OrderRef, Side
 
@@ -68,27 +68,55 @@ _ENDING_TRIGGERS = {
     OrderStatus.REJECTED: OrderTrigger.REJECT,
     OrderStatus.EXPIRED: OrderTrigger.EXPIRE,
 }
-_ACKNOWLEDGEMENTS = (OrderStatus.SUBMITTED, OrderStatus.HELD, OrderStatus.WORKING)
+_ACKNOWLEDGEMENTS = frozenset({OrderStatus.SUBMITTED, OrderStatus.HELD, OrderStatus.WORKING})
+# Every broker report of every leg passes through here: members are read once, at import, and
+# messages are built only when they are used.
+_PENDING = OrderStatus.PENDING
+_SUBMITTED = OrderStatus.SUBMITTED
+_HELD = OrderStatus.HELD
+_WORKING = OrderStatus.WORKING
+_FILLED = OrderStatus.FILLED
+_SUBMIT = OrderTrigger.SUBMIT
+_HOLD = OrderTrigger.HOLD
+_ACCEPT = OrderTrigger.ACCEPT
+_ACTIVATE = OrderTrigger.ACTIVATE
+_CANCEL = OrderTrigger.CANCEL
+_BUY = Side.BUY
 
 
 class Bracket:
     """One bracket's three orders and what the owner must do next. Mutable; one per bracket."""
 
-    __slots__ = ("_cancel_requested", "_flatten_ordered", "entry", "request", "stop_loss", "take_profit")
+    __slots__ = (
+        "_cancel_requested",
+        "_flatten_ordered",
+        "_legs_by_ref",
+        "entry",
+        "request",
+        "stop_loss",
+        "take_profit",
+    )
 
     def __init__(self, request: BracketRequest) -> None:
         self.request = request
-        self.entry = Order(request.entry)
-        self.take_profit = Order(request.take_profit)
-        self.stop_loss = Order(request.stop_loss)
+        self.entry = entry = Order(request.entry)
+        self.take_profit = take_profit = Order(request.take_profit)
+        self.stop_loss = stop_loss = Order(request.stop_loss)
         self._cancel_requested: set[OrderRef] = set()
         self._flatten_ordered = ZERO
+        # Every report is routed to its leg by order_ref. Built in reverse so that, were two legs
+        # to share a ref, the first in `legs` order wins, as a scan of `legs` would find it.
+        self._legs_by_ref: dict[str, Order] = {
+            request.stop_loss.order_ref: stop_loss,
+            request.take_profit.order_ref: take_profit,
+            request.entry.order_ref: entry,
+        }
 
     # -- what the bracket is now ------------------------------------------------------------
 
     @property
     def symbol(self) -> str:
-        return self.request.symbol
+        return self.request.entry.symbol
 
     @property
     def legs(self) -> tuple[Order, Order, Order]:
@@ -98,7 +126,8 @@ class Bracket:
     @property
     def open_quantity(self) -> Decimal:
         """Shares the entry filled that no exit has closed yet."""
-        return max(ZERO, self.entry.filled - self.take_profit.filled - self.stop_loss.filled)
+        open_quantity = self.entry.filled - self.take_profit.filled - self.stop_loss.filled
+        return open_quantity if open_quantity > ZERO else ZERO
 
     @property
     def exit_working_quantity(self) -> Decimal:
@@ -126,9 +155,9 @@ class Bracket:
 
     def mark_submitted(self) -> None:
         """The owner has sent the three legs to the broker."""
-        for order in self.legs:
-            if order.status is OrderStatus.PENDING:
-                order.apply(OrderTrigger.SUBMIT)
+        for order in (self.entry, self.take_profit, self.stop_loss):
+            if order.status is _PENDING:
+                order.apply(_SUBMIT)
 
     def apply_status(self, update: OrderStatusUpdate) -> tuple[BracketIntention, ...]:
         """Take the broker's status report on one leg.
@@ -139,90 +168,106 @@ class Bracket:
         progress comes only from executions (`apply_fill`), so PARTIALLY_FILLED / FILLED reports
         change nothing either. CANCELLED / REJECTED / EXPIRED go through the transition table.
         """
-        order = self._leg(update.order_ref, f"status report {update.status.value}")
-        if update.status is order.status:
+        order = self._legs_by_ref.get(update.order_ref)
+        status = update.status
+        if order is None:
+            raise self._stranger(f"status report {status.value}", update.order_ref)
+        if status is order.status:
             return ()
-        if update.status in _ACKNOWLEDGEMENTS:
-            self._acknowledge(order, update.status, update.message)
-        elif update.status in _ENDING_TRIGGERS:
-            order.apply(_ENDING_TRIGGERS[update.status], update.message)
+        if status in _ACKNOWLEDGEMENTS:
+            self._acknowledge(order, status, update.message)
         else:
-            return ()
+            trigger = _ENDING_TRIGGERS.get(status)
+            if trigger is None:
+                return ()
+            order.apply(trigger, update.message)
         return self._settle()
 
     def apply_fill(self, fill: Fill) -> tuple[BracketIntention, ...]:
         """Take one execution on a leg. A repeated execution id changes nothing and returns ()."""
-        order = self._leg(fill.order_ref, f"fill {fill.exec_id}")
+        order = self._legs_by_ref.get(fill.order_ref)
+        if order is None:
+            raise self._stranger(f"fill {fill.exec_id}", fill.order_ref)
         if fill.exec_id in order.exec_ids:
             return ()
-        if fill.symbol != self.symbol or fill.side is not order.request.side:
+        request = order.request
+        if fill.symbol != self.request.entry.symbol or fill.side is not request.side:
             raise ValueError(
                 f"fill {fill.exec_id} ({fill.side.value} {fill.symbol}) does not match order "
-                f"{order.order_ref} ({order.request.side.value} {order.request.symbol}); "
+                f"{order.order_ref} ({request.side.value} {request.symbol}); "
                 "check the broker adapter's translation of executions"
             )
-        if order is not self.entry and fill.quantity > self.open_quantity:
+        entry = self.entry
+        if order is not entry and fill.quantity > self.open_quantity:
             raise ValueError(
                 f"fill {fill.exec_id} of {fill.quantity} on exit {order.order_ref} exceeds the open "
                 f"quantity {self.open_quantity} of bracket {self.entry.order_ref} (entry filled "
                 f"{self.entry.filled}); exits never close more than the entry opened: check for a "
                 "missing entry execution"
             )
-        if order.status is OrderStatus.PENDING:
-            order.apply(OrderTrigger.SUBMIT)  # an execution proves the broker has the order
+        if order.status is _PENDING:
+            order.apply(_SUBMIT)  # an execution proves the broker has the order
         order.add_fill(fill.exec_id, fill.quantity, fill.price)
         return self._settle()
 
     # -- internals --------------------------------------------------------------------------
 
-    def _leg(self, order_ref: OrderRef, what: str) -> Order:
-        for order in self.legs:
-            if order.order_ref == order_ref:
-                return order
+    def _stranger(self, what: str, order_ref: OrderRef) -> ValueError:
         refs = ", ".join(order.order_ref for order in self.legs)
-        raise ValueError(
+        return ValueError(
             f"{what} is for order {order_ref!r}, which is not a leg of bracket "
             f"{self.entry.order_ref} ({self.symbol}: {refs}); route it to the bracket that owns it"
         )
 
     def _acknowledge(self, order: Order, status: OrderStatus, message: str) -> None:
-        if order.status.is_terminal:
+        if order.status in TERMINAL:
             return  # a late acknowledgement of an order that has already ended
-        if order.status is OrderStatus.PENDING:
-            order.apply(OrderTrigger.SUBMIT, message)
+        if order.status is _PENDING:
+            order.apply(_SUBMIT, message)
         if order is not self.entry:
-            if order.status is OrderStatus.SUBMITTED:
-                order.apply(OrderTrigger.HOLD, message)  # _settle activates it if the entry filled
-        elif status is OrderStatus.HELD and order.status is OrderStatus.SUBMITTED:
-            order.apply(OrderTrigger.HOLD, message)
-        elif status is OrderStatus.WORKING and order.status in (OrderStatus.SUBMITTED, OrderStatus.HELD):
-            order.apply(OrderTrigger.ACCEPT, message)
+            if order.status is _SUBMITTED:
+                order.apply(_HOLD, message)  # _settle activates it if the entry filled
+        elif status is _HELD and order.status is _SUBMITTED:
+            order.apply(_HOLD, message)
+        elif status is _WORKING and (order.status is _SUBMITTED or order.status is _HELD):
+            order.apply(_ACCEPT, message)
 
     def _end_reason(self) -> str | None:
-        for order, name in ((self.take_profit, "take profit"), (self.stop_loss, "stop loss")):
-            if order.status is OrderStatus.FILLED:
-                return f"closed by its {name} {order.order_ref}"
-        if self.entry.status.is_terminal and self.entry.filled == ZERO:
-            return f"entry {self.entry.order_ref} ended {self.entry.status.value} before any fill"
-        if self.stop_loss.status.is_terminal:
-            return f"stop loss {self.stop_loss.order_ref} is {self.stop_loss.status.value}"
+        take_profit, stop_loss, entry = self.take_profit, self.stop_loss, self.entry
+        if take_profit.status is _FILLED:
+            return f"closed by its take profit {take_profit.request.order_ref}"
+        if stop_loss.status is _FILLED:
+            return f"closed by its stop loss {stop_loss.request.order_ref}"
+        if entry.status in TERMINAL and entry.filled == ZERO:
+            return f"entry {entry.request.order_ref} ended {entry.status.value} before any fill"
+        if stop_loss.status in TERMINAL:
+            return f"stop loss {stop_loss.request.order_ref} is {stop_loss.status.value}"
         return None
 
     def _settle(self) -> tuple[BracketIntention, ...]:
-        reason = self._end_reason()
-        if reason is None:
-            return self._size_exits()
-        return self._wind_down(reason)
-
-    def _size_exits(self) -> tuple[BracketIntention, ...]:
-        open_quantity = self.open_quantity
-        if open_quantity == ZERO:
+        entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        # The conditions of `_end_reason`, tested without building its text (this runs on every
+        # report that changes a leg; the text is needed once per bracket).
+        if (
+            take_profit.status is _FILLED
+            or stop_loss.status in TERMINAL
+            or (entry.status in TERMINAL and entry.filled == ZERO)
+        ):
+            reason = self._end_reason()
+            assert reason is not None
+            return self._wind_down(reason)
+        open_quantity = entry.filled - take_profit.filled - stop_loss.filled
+        if open_quantity <= ZERO:
             return ()  # the entry has not filled yet: the exits stay held
+        return self._size_exits(open_quantity)
+
+    def _size_exits(self, open_quantity: Decimal) -> tuple[BracketIntention, ...]:
         activated = resized = False
         for order in (self.take_profit, self.stop_loss):
-            if order.status.is_terminal:
+            status = order.status
+            if status in TERMINAL:
                 continue  # a take profit that was rejected or cancelled; the stop still works
-            if not order.status.is_working:
+            if status not in WORKING:
                 _activate(order)
                 activated = True
             # Each exit's order quantity is what it filled plus the open quantity, so the exit
@@ -236,36 +281,42 @@ class Bracket:
         return (ResizeExits(open_quantity),) if resized else ()
 
     def _wind_down(self, reason: str) -> tuple[BracketIntention, ...]:
-        where = f"bracket {self.entry.order_ref} ({self.symbol}) {reason}"
-        closed_by_exit = OrderStatus.FILLED in (self.take_profit.status, self.stop_loss.status)
-        entry_ended_unfilled = self.entry.status.is_terminal and self.entry.filled == ZERO
+        entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        symbol = self.request.entry.symbol
+        where = f"bracket {entry.request.order_ref} ({symbol}) {reason}"
         marked: set[OrderRef] = set()
-        if closed_by_exit or entry_ended_unfilled:
-            # The broker cancels these itself (OCA sibling; children of a dead parent).
-            for order in (self.take_profit, self.stop_loss):
-                if not order.status.is_terminal:
-                    order.apply(OrderTrigger.CANCEL, where)
-                    marked.add(order.order_ref)
-        cancel = tuple(
-            order.order_ref
-            for order in self.legs
-            if (order.order_ref in marked or not order.status.is_terminal)
-            and order.order_ref not in self._cancel_requested
-        )
+        if (
+            take_profit.status is _FILLED
+            or stop_loss.status is _FILLED
+            or (entry.status in TERMINAL and entry.filled == ZERO)
+        ):
+            # Closed by an exit, or the entry ended unfilled: the broker cancels these itself
+            # (OCA sibling; children of a dead parent).
+            for order in (take_profit, stop_loss):
+                if order.status not in TERMINAL:
+                    order.apply(_CANCEL, where)
+                    marked.add(order.request.order_ref)
+        cancel_requested = self._cancel_requested
+        cancel: list[OrderRef] = []
+        for order in (entry, take_profit, stop_loss):
+            ref = order.request.order_ref
+            if (ref in marked or order.status not in TERMINAL) and ref not in cancel_requested:
+                cancel.append(ref)
         intentions: list[BracketIntention] = []
         if cancel:
-            self._cancel_requested.update(cancel)
-            intentions.append(CancelLegs(cancel, f"{where}; cancel what is left of it"))
-        unprotected = self.open_quantity - self.exit_working_quantity - self._flatten_ordered
+            cancel_requested.update(cancel)
+            intentions.append(CancelLegs(tuple(cancel), f"{where}; cancel what is left of it"))
+        unprotected = self.open_quantity - _working_quantity(stop_loss) - self._flatten_ordered
         if unprotected > ZERO:
             self._flatten_ordered += unprotected
-            held = "long" if self.entry.request.side is Side.BUY else "short"
+            side = entry.request.side
+            held = "long" if side is _BUY else "short"
             intentions.append(
                 FlattenPosition(
-                    self.symbol,
-                    self.entry.request.side.opposite,
+                    symbol,
+                    side.opposite,
                     unprotected,
-                    f"NAKED: {where}, leaving {unprotected} {self.symbol} {held} without a working "
+                    f"NAKED: {where}, leaving {unprotected} {symbol} {held} without a working "
                     "stop; flatten at market and report it",
                 )
             )
@@ -273,12 +324,11 @@ class Bracket:
 
 
 def _working_quantity(order: Order) -> Decimal:
-    return order.remaining if order.status.is_working else ZERO
+    return order.request.quantity - order.filled if order.status in WORKING else ZERO
 
 
 def _activate(order: Order) -> None:
     """Bring a not-yet-working exit to WORKING along the table's edges."""
-    if order.status is OrderStatus.PENDING:
-        order.apply(OrderTrigger.SUBMIT)
-    trigger = OrderTrigger.ACTIVATE if order.status is OrderStatus.HELD else OrderTrigger.ACCEPT
-    order.apply(trigger)
+    if order.status is _PENDING:
+        order.apply(_SUBMIT)
+    order.apply(_ACTIVATE if order.status is _HELD else _ACCEPT)

@@ -29,12 +29,15 @@ class OrderStatus(StrEnum):
     @property
     def is_working(self) -> bool:
         """Live at the broker and able to fill now."""
-        return self in (OrderStatus.WORKING, OrderStatus.PARTIALLY_FILLED)
+        return self in WORKING
 
 
+# Module-level sets (not tuples built per call) because hot paths test membership per event.
 TERMINAL = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
+WORKING = frozenset({OrderStatus.WORKING, OrderStatus.PARTIALLY_FILLED})
+"""The statuses of `OrderStatus.is_working`: live at the broker and able to fill now."""
 
 
 class OrderTrigger(StrEnum):

@@ -9,8 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.order_status import InvalidTransition, OrderStatus, OrderTrigger, next_status
-from core.values import ZERO, OrderRef, OrderType, Side, TimeInForce
+from core.order_status import TRANSITIONS, InvalidTransition, OrderStatus, OrderTrigger, next_status
+from core.values import (
+    LIMIT_PRICED,
+    STOP_PRICED,
+    ZERO,
+    OrderRef,
+    OrderType,
+    Side,
+    TimeInForce,
+    frozen_slot_setters,
+)
 
 __all__ = [
     "BracketRequest",
@@ -40,18 +49,60 @@ class OrderRequest:
     parent_ref: OrderRef | None = None
     oca_group: str | None = None
 
+    def __init__(
+        self,
+        order_ref: OrderRef,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        parent_ref: OrderRef | None = None,
+        oca_group: str | None = None,
+    ) -> None:
+        # Written by hand, not generated: requests are made for every bracket and every resize,
+        # so the fields go straight into their slots (see `frozen_slot_setters`).
+        _set_order_ref(self, order_ref)
+        _set_symbol(self, symbol)
+        _set_side(self, side)
+        _set_quantity(self, quantity)
+        _set_order_type(self, order_type)
+        _set_limit_price(self, limit_price)
+        _set_stop_price(self, stop_price)
+        _set_tif(self, tif)
+        _set_parent_ref(self, parent_ref)
+        _set_oca_group(self, oca_group)
+        self.__post_init__()
+
     def __post_init__(self) -> None:
-        where = f"order {self.order_ref} ({self.side.value} {self.symbol})"
+        # A separate step, as in a generated dataclass, so that tools that make dataclasses
+        # without __init__ (msgspec decoding, for one) still validate. The checks are plain
+        # comparisons with module constants; messages are built only once a check has failed.
         if not self.order_ref:
             raise ValueError("an order needs an order_ref")
+        side = self.side
+        if side is not _BUY and side is not _SELL:
+            raise ValueError(f"order {self.order_ref}: side must be Side.BUY or Side.SELL, got {side!r}")
         if not self.symbol:
-            raise ValueError(f"{where}: symbol is empty")
-        if self.quantity <= ZERO or self.quantity != self.quantity.to_integral_value():
-            raise ValueError(f"{where}: quantity must be a whole number above 0, got {self.quantity}")
-        if self.order_type.needs_limit_price and (self.limit_price is None or self.limit_price <= ZERO):
-            raise ValueError(f"{where}: a {self.order_type.value} order needs a limit price above 0")
-        if self.order_type.needs_stop_price and (self.stop_price is None or self.stop_price <= ZERO):
-            raise ValueError(f"{where}: a {self.order_type.value} order needs a stop price above 0")
+            raise ValueError(f"{self._where()}: symbol is empty")
+        quantity = self.quantity
+        if quantity <= ZERO or quantity != quantity.to_integral_value():
+            raise ValueError(f"{self._where()}: quantity must be a whole number above 0, got {quantity}")
+        order_type = self.order_type
+        if type(order_type) is not OrderType:
+            raise ValueError(
+                f"{self._where()}: order_type must be an OrderType (MKT, LMT, STP or STP LMT), "
+                f"got {order_type!r}"
+            )
+        if order_type in LIMIT_PRICED and (self.limit_price is None or self.limit_price <= ZERO):
+            raise ValueError(f"{self._where()}: a {order_type.value} order needs a limit price above 0")
+        if order_type in STOP_PRICED and (self.stop_price is None or self.stop_price <= ZERO):
+            raise ValueError(f"{self._where()}: a {order_type.value} order needs a stop price above 0")
+
+    def _where(self) -> str:
+        return f"order {self.order_ref} ({self.side.value} {self.symbol})"
 
     def with_quantity(self, quantity: Decimal) -> OrderRequest:
         """The same order for another quantity (exits follow the entry's filled quantity)."""
@@ -59,6 +110,20 @@ class OrderRequest:
             self.order_ref, self.symbol, self.side, quantity, self.order_type, self.limit_price,
             self.stop_price, self.tif, self.parent_ref, self.oca_group,
         )
+
+
+(
+    _set_order_ref, _set_symbol, _set_side, _set_quantity, _set_order_type, _set_limit_price,
+    _set_stop_price, _set_tif, _set_parent_ref, _set_oca_group,
+) = frozen_slot_setters(
+    OrderRequest, "order_ref", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price",
+    "tif", "parent_ref", "oca_group",
+)
+_BUY = Side.BUY
+_SELL = Side.SELL
+_LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
+_STOP_LIMIT = OrderType.STOP_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,28 +135,43 @@ class BracketRequest:
     take_profit: OrderRequest
     stop_loss: OrderRequest
 
+    def __init__(self, entry: OrderRequest, take_profit: OrderRequest, stop_loss: OrderRequest) -> None:
+        # Written by hand, not generated: see `OrderRequest.__init__`.
+        _set_entry(self, entry)
+        _set_take_profit(self, take_profit)
+        _set_stop_loss(self, stop_loss)
+        self.__post_init__()
+
     def __post_init__(self) -> None:
-        entry, tp, sl = self.entry, self.take_profit, self.stop_loss
-        where = f"bracket {entry.order_ref} ({entry.side.value} {entry.symbol})"
-        for leg in (tp, sl):
-            if leg.symbol != entry.symbol:
-                raise ValueError(f"{where}: exit {leg.order_ref} is for {leg.symbol}")
-            if leg.side is not entry.side.opposite:
-                raise ValueError(f"{where}: exit {leg.order_ref} must be a {entry.side.opposite.value}")
-            if leg.quantity != entry.quantity:
-                raise ValueError(f"{where}: exit {leg.order_ref} quantity differs from the entry")
-            if leg.parent_ref != entry.order_ref:
-                raise ValueError(f"{where}: exit {leg.order_ref} must name the entry as its parent")
-        if tp.oca_group is None or tp.oca_group != sl.oca_group:
-            raise ValueError(f"{where}: take profit and stop loss must share one OCA group")
-        if tp.order_type is not OrderType.LIMIT or tp.limit_price is None:
-            raise ValueError(f"{where}: the take profit must be a limit order")
-        if sl.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT) or sl.stop_price is None:
-            raise ValueError(f"{where}: the stop loss must be a stop order")
-        if entry.side is Side.BUY and not sl.stop_price < tp.limit_price:
-            raise ValueError(f"{where}: a long needs stop {sl.stop_price} below target {tp.limit_price}")
-        if entry.side is Side.SELL and not sl.stop_price > tp.limit_price:
-            raise ValueError(f"{where}: a short needs stop {sl.stop_price} above target {tp.limit_price}")
+        entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        side = entry.side
+        exit_side = _SELL if side is _BUY else _BUY
+        symbol, quantity, entry_ref = entry.symbol, entry.quantity, entry.order_ref
+        for leg in (take_profit, stop_loss):
+            if leg.symbol != symbol:
+                raise ValueError(f"{self._where()}: exit {leg.order_ref} is for {leg.symbol}")
+            if leg.side is not exit_side:
+                raise ValueError(f"{self._where()}: exit {leg.order_ref} must be a {exit_side.value}")
+            if leg.quantity != quantity:
+                raise ValueError(f"{self._where()}: exit {leg.order_ref} quantity differs from the entry")
+            if leg.parent_ref != entry_ref:
+                raise ValueError(f"{self._where()}: exit {leg.order_ref} must name the entry as its parent")
+        if take_profit.oca_group is None or take_profit.oca_group != stop_loss.oca_group:
+            raise ValueError(f"{self._where()}: take profit and stop loss must share one OCA group")
+        target = take_profit.limit_price
+        if take_profit.order_type is not _LIMIT or target is None:
+            raise ValueError(f"{self._where()}: the take profit must be a limit order")
+        stop = stop_loss.stop_price
+        if (stop_loss.order_type is not _STOP and stop_loss.order_type is not _STOP_LIMIT) or stop is None:
+            raise ValueError(f"{self._where()}: the stop loss must be a stop order")
+        if side is _BUY and not stop < target:
+            raise ValueError(f"{self._where()}: a long needs stop {stop} below target {target}")
+        if side is _SELL and not stop > target:
+            raise ValueError(f"{self._where()}: a short needs stop {stop} above target {target}")
+
+    def _where(self) -> str:
+        entry = self.entry
+        return f"bracket {entry.order_ref} ({entry.side.value} {entry.symbol})"
 
     @property
     def legs(self) -> tuple[OrderRequest, OrderRequest, OrderRequest]:
@@ -100,6 +180,11 @@ class BracketRequest:
     @property
     def symbol(self) -> str:
         return self.entry.symbol
+
+
+_set_entry, _set_take_profit, _set_stop_loss = frozen_slot_setters(
+    BracketRequest, "entry", "take_profit", "stop_loss"
+)
 
 
 class OverFill(Exception):
@@ -127,10 +212,13 @@ class Order:
 
     def apply(self, trigger: OrderTrigger, message: str = "") -> OrderStatus:
         """Move along the transition table; raise InvalidTransition if the edge does not exist."""
-        self.status = next_status(self.status, trigger, f"order {self.order_ref}")
+        status = TRANSITIONS.get((self.status, trigger))
+        if status is None:  # not an edge of the table: let `next_status` say why
+            status = next_status(self.status, trigger, f"order {self.request.order_ref}")
+        self.status = status
         if message:
             self.message = message
-        return self.status
+        return status
 
     def add_fill(self, exec_id: str, quantity: Decimal, price: Decimal) -> bool:
         """Record one execution. Returns False (and changes nothing) for an execution id already
@@ -139,18 +227,24 @@ class Order:
             return False
         if quantity <= ZERO:
             raise ValueError(f"order {self.order_ref}: fill quantity must be above 0, got {quantity}")
-        if self.filled + quantity > self.request.quantity:
+        filled = self.filled
+        ordered = self.request.quantity
+        total = filled + quantity
+        if total > ordered:
             raise OverFill(
-                f"order {self.order_ref}: fill of {quantity} on top of {self.filled} exceeds "
-                f"the ordered {self.request.quantity}"
+                f"order {self.order_ref}: fill of {quantity} on top of {filled} exceeds "
+                f"the ordered {ordered}"
             )
-        trigger = (
-            OrderTrigger.FILL if self.filled + quantity == self.request.quantity
-            else OrderTrigger.PARTIAL_FILL
-        )
-        self.status = next_status(self.status, trigger, f"order {self.order_ref}")
-        total = self.filled + quantity
-        self.avg_fill_price = (self.avg_fill_price * self.filled + price * quantity) / total
+        trigger = _FILL if total == ordered else _PARTIAL_FILL
+        status = TRANSITIONS.get((self.status, trigger))
+        if status is None:  # e.g. a fill on a cancelled order: `next_status` raises and says why
+            status = next_status(self.status, trigger, f"order {self.order_ref}")
+        self.status = status
+        self.avg_fill_price = (self.avg_fill_price * filled + price * quantity) / total
         self.filled = total
         self.exec_ids.add(exec_id)
         return True
+
+
+_FILL = OrderTrigger.FILL
+_PARTIAL_FILL = OrderTrigger.PARTIAL_FILL

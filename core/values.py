@@ -6,7 +6,9 @@ floats cannot represent 0.1 and P&L must add up to the cent. `to_decimal` is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
@@ -39,14 +41,16 @@ class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
 
+    # The members are compared with module constants (_BUY, _SELL below): reading a member
+    # through the enum class costs more than the rest of these properties, which every fill uses.
     @property
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
 
     @property
     def sign(self) -> int:
         """+1 for BUY, -1 for SELL: signed quantity = sign * quantity."""
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
 
     @classmethod
     def parse(cls, text: str) -> Side:
@@ -59,6 +63,10 @@ class Side(StrEnum):
         raise ValueError(f"side {text!r} is not one of Buy or Sell")
 
 
+_BUY = Side.BUY
+_SELL = Side.SELL
+
+
 class OrderType(StrEnum):
     """Order types the system places. The values are IB's spellings."""
 
@@ -69,11 +77,19 @@ class OrderType(StrEnum):
 
     @property
     def needs_limit_price(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        return self in LIMIT_PRICED
 
     @property
     def needs_stop_price(self) -> bool:
-        return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+        return self in STOP_PRICED
+
+
+# Module-level sets, not tuples built per call: order validation tests them for every request.
+LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+"""Order types that need a limit price (`OrderType.needs_limit_price`)."""
+
+STOP_PRICED = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+"""Order types that need a stop price (`OrderType.needs_stop_price`)."""
 
 
 class TimeInForce(StrEnum):
@@ -141,3 +157,37 @@ class Bar:
     low: Decimal
     close: Decimal
     volume: Decimal = ZERO
+
+
+SlotSetter = Callable[[object, object], None]
+"""Writes one field of a frozen value directly into its slot: `setter(value_object, field_value)`."""
+
+
+def frozen_slot_setters(cls: type, *names: str) -> tuple[SlotSetter, ...]:
+    """One setter per field of the frozen, slotted dataclass `cls`, for an `__init__` written by
+    hand because the value is made per order or per broker event: the `__init__` a frozen
+    dataclass generates sets each field through `object.__setattr__`, which costs about twice as
+    much as writing the slot.
+
+    Raises TypeError (at import, where it is called) unless `names` are all the fields of `cls` in
+    their order, and `cls.__init__` takes exactly those parameters with the fields' defaults: a
+    field added, moved or given another default in one place and not the other fails at once
+    instead of making values that lack it.
+    """
+    declared = fields(cls)
+    parameters = list(inspect.signature(cls).parameters.values())
+    problem = ""
+    if tuple(field.name for field in declared) != names:
+        problem = f"the setters are asked for {names}, not its fields in order"
+    elif tuple(parameter.name for parameter in parameters) != names or any(
+        parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for parameter in parameters
+    ):
+        problem = "its __init__ does not take exactly its fields, in order"
+    else:
+        for field, parameter in zip(declared, parameters, strict=True):
+            default = inspect.Parameter.empty if field.default is MISSING else field.default
+            if field.default_factory is not MISSING or parameter.default != default:
+                problem = f"its __init__ gives {field.name} another default than the field does"
+    if problem:
+        raise TypeError(f"{cls.__name__}: {problem}; make the hand-written __init__ match the fields")
+    return tuple(cls.__dict__[name].__set__ for name in names)

@@ -13,7 +13,9 @@ from decimal import Decimal
 
 from core.broker_events import AccountSnapshot, BrokerPosition, Fill
 from core.position import Position
-from core.values import ZERO
+from core.values import ZERO, Side
+
+_BUY = Side.BUY
 
 
 class Ledger:
@@ -44,7 +46,9 @@ class Ledger:
 
     def apply_fill(self, fill: Fill) -> None:
         """Book one execution: cash, position, realized P&L."""
-        self.cash -= fill.side.sign * fill.quantity * fill.price + fill.commission
+        amount = fill.quantity * fill.price
+        # A buy pays the amount, a sell receives it; both pay the commission.
+        self.cash -= (amount if fill.side is _BUY else -amount) + fill.commission
         position = self.positions_by_symbol.get(fill.symbol)
         if position is None:
             position = self.positions_by_symbol[fill.symbol] = Position(fill.symbol)

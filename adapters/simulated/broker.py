@@ -120,16 +120,25 @@ class SimulatedBroker:
 
     # -- orders ----------------------------------------------------------------------------------
 
+    # The request methods check the connection inline and build the refusal's text only when
+    # they refuse: the common case (connected, no fault armed) is two attribute reads.
+
     async def place_bracket(self, bracket: BracketRequest) -> None:
-        self._require_connection(f"place bracket {bracket.entry.order_ref}")
+        if self.faults.armed or not self._connected:
+            self._require_connection(f"place bracket {bracket.entry.order_ref}")
         exchange = self.exchange
-        legs = bracket.legs
-        exchange.refuse_duplicates(
-            (bracket.entry.order_ref, bracket.take_profit.order_ref, bracket.stop_loss.order_ref)
-        )
+        entry_ref = bracket.entry.order_ref
+        take_profit_ref = bracket.take_profit.order_ref
+        stop_loss_ref = bracket.stop_loss.order_ref
+        orders = exchange.orders
+        if (
+            entry_ref in orders or take_profit_ref in orders or stop_loss_ref in orders
+            or entry_ref in (take_profit_ref, stop_loss_ref) or take_profit_ref == stop_loss_ref
+        ):
+            exchange.refuse_duplicates((entry_ref, take_profit_ref, stop_loss_ref))  # raises, naming it
         rejections: dict[OrderRef, Rejection] = {}
         if self.faults.armed:
-            for leg in legs:
+            for leg in bracket.legs:
                 rejection = self.faults.take_rejection(leg.order_ref)
                 if rejection is not None:
                     rejections[leg.order_ref] = rejection
@@ -137,14 +146,16 @@ class SimulatedBroker:
         self._flush()
 
     async def place_order(self, order: OrderRequest) -> None:
-        self._require_connection(f"place order {order.order_ref}")
+        if self.faults.armed or not self._connected:
+            self._require_connection(f"place order {order.order_ref}")
         self.exchange.refuse_duplicates((order.order_ref,))
         rejection = self.faults.take_rejection(order.order_ref) if self.faults.armed else None
         self.exchange.place_order(order, rejection)
         self._flush()
 
     async def cancel_order(self, order_ref: OrderRef) -> None:
-        self._require_connection(f"cancel order {order_ref}")
+        if self.faults.armed or not self._connected:
+            self._require_connection(f"cancel order {order_ref}")
         self.exchange.cancel(order_ref)
         self._flush()
 
@@ -187,9 +198,12 @@ class SimulatedBroker:
     def _on_price(self, symbol: str, price: Decimal) -> None:
         if self.faults.armed:
             self._poll_faults()
-        self.exchange.on_price(symbol, price)
-        if self.exchange.events:
-            self._flush()
+        exchange = self.exchange
+        exchange.on_price(symbol, price)
+        events = exchange.events
+        if events:
+            exchange.events = []
+            self._deliver(events)
 
     def _require_connection(self, what: str) -> None:
         if self.faults.armed:
@@ -223,7 +237,7 @@ class SimulatedBroker:
             self._backlog.extend(events)
             return
         self._delivering = True
-        errors: list[Exception] = []
+        errors: list[Exception] | None = None  # made on the first error: delivery rarely fails
         try:
             while events:
                 for event in events:
@@ -231,7 +245,11 @@ class SimulatedBroker:
                         try:
                             listener(event)
                         except Exception as error:
+                            if errors is None:
+                                errors = []
                             errors.append(error)
+                if not self._backlog:
+                    break
                 events, self._backlog = self._backlog, []
         finally:
             self._delivering = False

@@ -17,7 +17,7 @@ from adapters.simulated.brackets import attach_exit, on_entry_ended, on_entry_fi
 from adapters.simulated.config import SimulationConfig
 from adapters.simulated.matching import fill_price
 from core.broker_events import BrokerEvent, Fill
-from core.order_status import OrderStatus, OrderTrigger
+from core.order_status import TERMINAL, OrderStatus, OrderTrigger
 from core.orders import BracketRequest, OrderRequest
 from core.ports import BrokerError, Clock
 from core.values import ZERO, ExecId, OrderRef, TimeInForce
@@ -167,11 +167,12 @@ class Exchange:
 
     def on_price(self, symbol: str, price: Decimal) -> None:
         """The market moved: one matching step for every working order of `symbol`."""
-        previous = self.prices.get(symbol)
-        self.prices[symbol] = price
+        prices = self.prices
+        previous = prices.get(symbol)
+        prices[symbol] = price
         book = self.working.get(symbol)
         if book:
-            for order in list(book.values()):
+            for order in tuple(book.values()):
                 if order.ref in book:  # an earlier fill in this step may have cancelled it
                     matched = fill_price(order, price, previous)
                     if matched is not None:
@@ -198,7 +199,7 @@ class Exchange:
                 matched = fill_price(order, price, None)
                 if matched is not None:
                     self._fill(order, matched)
-            if order.request.tif is _IOC and not order.status.is_terminal:
+            if order.request.tif is _IOC and order.status not in TERMINAL:
                 self.finish(order, _CANCEL, "cancelled: IOC order, the remainder did not fill")
 
     # -- lifecycle primitives (used by brackets.py too) ------------------------------------------
@@ -212,8 +213,8 @@ class Exchange:
         del self.open[ref]
         self.completed[ref] = order
         book = self.working.get(order.symbol)
-        if book is not None:
-            book.pop(ref, None)
+        if book is not None and ref in book:
+            del book[ref]
         self.events.append(order.status_update())
 
     def reject(self, order: SimOrder, rejection: Rejection) -> None:
@@ -274,12 +275,12 @@ class Exchange:
             order.avg_price = order.notional / after
         order.filled = after
         order.commission += commission
-        request = order.request
+        exec_number = self.next_exec_id
+        self.next_exec_id = exec_number + 1
         fill = Fill(
-            ExecId(f"SIM.{self.next_exec_id}"), order.ref, order.symbol, request.side, quantity, price,
+            ExecId(f"SIM.{exec_number}"), order.ref, order.symbol, order.request.side, quantity, price,
             self._clock.now(), commission,
         )
-        self.next_exec_id += 1
         self.fills.append(fill)
         ledger.apply_fill(fill)
         self.events.append(fill)
