@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final, Protocol
 
-from core.values import ONE, ZERO, Side, quantize_price, to_decimal
+from core.values import ONE, ZERO, Side, quantize_price, to_date, to_decimal
 
 ORDER_FILE_COLUMNS: Final = (
     "Symbol",
@@ -256,13 +256,7 @@ class _CellReader:
         value = self.values[column]
         if _is_empty(value):
             return None
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.strip()).date()
-            except ValueError:
-                pass
-        raise self.fail(column, f"expected a date like 2027-03-31, got {value!r}")
+        try:
+            return to_date(value, column)
+        except ValueError:
+            raise self.fail(column, f"expected a date like 2027-03-31, got {value!r}") from None

@@ -12,11 +12,11 @@ import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
-from core.values import ZERO, Side, to_decimal
+from core.values import ZERO, Side, to_date, to_decimal
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9. \-]{1,12}")
 HUNDRED = Decimal(100)
@@ -225,7 +225,7 @@ def _parse_row(raw: object) -> tuple[ScanRow | None, list[tuple[str, str]]]:
 
     symbol, side = parse("symbol", _parse_symbol), parse("side", _parse_side)
     price, stop, target = (parse(name, to_decimal) for name in ("current_price", "stop_loss", "take_profit"))
-    target_date, strategy = parse("target_date", _parse_date), parse("strategy", _parse_text)
+    target_date, strategy = parse("target_date", to_date), parse("strategy", _parse_text)
     win_rate, adx, confidence, atr = (parse(name, to_decimal) for name in OPTIONAL_NUMBERS)
     optional = {"win_rate": win_rate, "adx": adx, "confidence": confidence, "atr": atr}
     problems += _rule_problems(side, price, stop, target, optional)
@@ -260,19 +260,6 @@ def _parse_side(value: object, name: str) -> Side:
     if not isinstance(value, str):
         raise ValueError(f"side must be Buy or Sell, got {value!r}")
     return Side.parse(value)
-
-
-def _parse_date(value: object, name: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.strip()).date()
-        except ValueError:
-            pass
-    raise ValueError(f"{name} must be a date like 2026-03-31, got {value!r}")
 
 
 def _parse_text(value: object, name: str) -> str:

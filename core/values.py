@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NewType
@@ -135,6 +135,20 @@ def to_decimal(value: object, what: str = "value") -> Decimal:
     if abs(result) > MAX_MAGNITUDE:
         raise ValueError(f"{what} {value!r} is too large (the limit is {MAX_MAGNITUDE:,.0f})")
     return result
+
+
+def to_date(value: object, what: str = "date") -> date:
+    """A date from a date, a datetime (its date) or an ISO text, or ValueError naming `what`."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip()).date()
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a date like 2027-03-31, got {value!r}")
 
 
 def quantize_price(price: Decimal, tick: Decimal = CENT) -> Decimal:
