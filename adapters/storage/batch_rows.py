@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -23,11 +24,11 @@ LEG_ORDER = (Leg.ENTRY, Leg.TAKE_PROFIT, Leg.STOP_LOSS)
 
 
 def batch_row(
-    batch: ApprovedBatch, accounts: Sequence[str], payload_text: str, now: datetime
+    batch: ApprovedBatch, content_hash: str, accounts: Sequence[str], payload_text: str, now: datetime
 ) -> dict[str, Any]:
     return {
         "batch_id": batch.batch_id, "scan_id": batch.scan_id, "approved_at": batch.approved_at,
-        "expires_at": batch.expires_at, "content_hash": batch.content_hash,
+        "expires_at": batch.expires_at, "content_hash": content_hash,
         "accounts": json.dumps(list(accounts)), "payload": payload_text, "created_at": now,
     }
 
@@ -54,6 +55,30 @@ def leg_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
         for position, line in enumerate(batch.legs)
         for index, (leg, ref) in enumerate(zip(LEG_ORDER, line.refs, strict=True))
     ]
+
+
+def stored_batch(
+    batch: ApprovedBatch,
+    content_hash: str,
+    accounts: tuple[str, ...],
+    created_at: datetime,
+    payload: Mapping[str, object],
+) -> StoredBatch:
+    """The StoredBatch that `load_batch` would read back right after `batch` was stored with these
+    values (times in UTC, every leg pending), built without reading it back."""
+    if not (_is_utc(batch.approved_at) and _is_utc(batch.expires_at)):
+        batch = replace(batch, approved_at=batch.approved_at.astimezone(UTC),
+                        expires_at=batch.expires_at.astimezone(UTC))
+    legs = tuple(
+        LegStatus(batch.batch_id, ref, line.symbol, leg)
+        for line in batch.legs
+        for leg, ref in zip(LEG_ORDER, line.refs, strict=True)
+    )
+    return StoredBatch(batch, content_hash, accounts, created_at.astimezone(UTC), legs, payload)
+
+
+def _is_utc(moment: datetime) -> bool:
+    return moment.tzinfo is UTC
 
 
 def leg_status_from_row(row: Any) -> LegStatus:

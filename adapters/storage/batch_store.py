@@ -3,25 +3,34 @@ idempotency keys, and the legs' status reports."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+import msgspec
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.storage.batch_rows import batch_row, leg_rows, leg_status_from_row, line_rows, load_batch
+from adapters.storage.batch_rows import (
+    batch_row,
+    leg_rows,
+    leg_status_from_row,
+    line_rows,
+    load_batch,
+    stored_batch,
+)
 from adapters.storage.database import read_transaction, write_transaction
 from adapters.storage.outbox import (
     append_entries,
     check_account,
     entries_query,
     entry_from_row,
-    lock_sequence,
+    locked_counter_query,
 )
 from adapters.storage.tables import batch_legs, batch_lines, batches, idempotency_keys, leg_reports, outbox
+from adapters.storage.write_units import StatementRunner, run_write
 from core.batches import ApprovedBatch
 from core.ports import Clock
 from core.stores import (
@@ -41,6 +50,29 @@ from core.stores import (
 from core.values import ZERO, OrderRef
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+_LOCK_COUNTER = locked_counter_query()
+# Read only once the counter is locked (a separate statement: on PostgreSQL a statement that waits
+# for a row lock still reads everything else as of its start, and would miss a key just stored).
+_key = bindparam("key", type_=idempotency_keys.c.key.type)
+_PLACEMENT_CHECK = select(
+    select(idempotency_keys.c.request_hash).where(idempotency_keys.c.key == _key).scalar_subquery(),
+    select(idempotency_keys.c.batch_id).where(idempotency_keys.c.key == _key).scalar_subquery(),
+    exists().where(batches.c.batch_id == bindparam("batch_id", type_=batches.c.batch_id.type)),
+)
+_INSERT_BATCH = batches.insert()
+_INSERT_LINE = batch_lines.insert()
+_INSERT_LEG = batch_legs.insert()
+_INSERT_KEY = idempotency_keys.insert()
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    """What the placing transaction did: stored `batch_id` with these `seqs`, or (no seqs) found
+    the batch an earlier request with the same idempotency key placed."""
+
+    batch_id: str
+    seqs: tuple[int, ...]
 
 
 def check_accounts(accounts: Sequence[str]) -> tuple[str, ...]:
@@ -76,33 +108,57 @@ class SqlBatchStore:
                 raise ValueError(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
             if not request_hash:
                 raise ValueError("an idempotency key needs the request_hash of the request body")
-        payload_text = json.dumps(json_ready(payload), ensure_ascii=False, separators=(",", ":"))
+        stored_payload = json_ready(payload)
+        assert isinstance(stored_payload, dict)  # json_ready keeps a mapping a mapping
+        # msgspec writes the same compact JSON as json.dumps(..., separators=(",", ":")), faster.
+        payload_text = msgspec.json.encode(stored_payload).decode()
         now = self._clock.now()
+        content_hash = batch.content_hash
+        head = batch_row(batch, content_hash, targets, payload_text, now)
+        lines, legs = line_rows(batch), leg_rows(batch)
+
+        def place(runner: StatementRunner) -> _Placement:
+            # Locked first: placements queue here, so the idempotency check below cannot race.
+            counter = runner.first(_LOCK_COUNTER, {})
+            if counter is None:
+                raise RuntimeError("the outbox counter row is missing: run adapters.storage.migrate first")
+            last_seq = int(counter[0])
+            # One query: the key's earlier batch, and whether this batch id is taken.
+            found = runner.first(_PLACEMENT_CHECK, {"key": idempotency_key, "batch_id": batch.batch_id})
+            assert found is not None  # a SELECT without FROM gives one row
+            earlier_hash, earlier_batch, taken = found
+            if idempotency_key is not None and earlier_batch is not None:
+                if earlier_hash != request_hash:
+                    raise IdempotencyConflict(idempotency_key, earlier_batch)
+                return _Placement(str(earlier_batch), ())
+            if taken:
+                raise StoreError(f"batch {batch.batch_id} is already stored; a new batch needs a new id")
+            runner.execute(_INSERT_BATCH, head)
+            runner.execute_many(_INSERT_LINE, lines)
+            runner.execute_many(_INSERT_LEG, legs)
+            seqs = append_entries(runner, last_seq, batch.batch_id, targets, now, batch.expires_at)
+            if idempotency_key is not None:
+                runner.execute(_INSERT_KEY, {"key": idempotency_key, "request_hash": request_hash,
+                                             "batch_id": batch.batch_id, "created_at": now})
+            return _Placement(batch.batch_id, tuple(seqs))
+
         try:
-            async with write_transaction(self._engine) as connection:
-                # Locked first: placements queue here, so the idempotency check below cannot race.
-                last_seq = await lock_sequence(connection)
-                if idempotency_key is not None:
-                    earlier = await _earlier_batch(connection, idempotency_key, request_hash)
-                    if earlier is not None:
-                        return await _placed(connection, earlier, created=False)
-                if await _exists(connection, batch.batch_id):
-                    raise StoreError(f"batch {batch.batch_id} is already stored; a new batch needs a new id")
-                await connection.execute(batches.insert(), batch_row(batch, targets, payload_text, now))
-                await connection.execute(batch_lines.insert(), line_rows(batch))
-                await connection.execute(batch_legs.insert(), leg_rows(batch))
-                await append_entries(connection, last_seq, batch.batch_id, targets, now, batch.expires_at)
-                if idempotency_key is not None:
-                    await connection.execute(idempotency_keys.insert().values(
-                        key=idempotency_key, request_hash=request_hash, batch_id=batch.batch_id,
-                        created_at=now,
-                    ))
-                return await _placed(connection, batch.batch_id, created=True)
+            placement = await run_write(self._engine, place)
         except IntegrityError as error:
             raise StoreError(
                 f"batch {batch.batch_id} was not stored (nothing of it was): the database refused it: "
                 f"{error.orig}"
             ) from error
+        if not placement.seqs:  # an idempotent repeat: the first request's batch, as stored
+            async with read_transaction(self._engine) as connection:
+                return await _placed(connection, placement.batch_id, created=False)
+        # Built from what was just written (the same values a read would return), not read back.
+        stored = stored_batch(batch, content_hash, targets, now, stored_payload)
+        entries = tuple(
+            OutboxEntry(seq, batch.batch_id, account, stored_payload, stored.created_at, stored.expires_at)
+            for seq, account in zip(placement.seqs, targets, strict=True)
+        )
+        return PlacedBatch(stored, entries, True)
 
     async def get_batch(self, batch_id: str) -> StoredBatch | None:
         async with read_transaction(self._engine) as connection:
@@ -165,23 +221,6 @@ class SqlBatchStore:
             if known is None:
                 raise UnknownOrderRef(batch_id, order_ref)
             return await _history(connection, order_ref)
-
-
-async def _earlier_batch(connection: AsyncConnection, key: str, request_hash: str | None) -> str | None:
-    query = select(idempotency_keys.c.request_hash, idempotency_keys.c.batch_id).where(
-        idempotency_keys.c.key == key
-    )
-    row = (await connection.execute(query)).one_or_none()
-    if row is None:
-        return None
-    if row.request_hash != request_hash:
-        raise IdempotencyConflict(key, row.batch_id)
-    return str(row.batch_id)
-
-
-async def _exists(connection: AsyncConnection, batch_id: str) -> bool:
-    found = await connection.execute(select(batches.c.batch_id).where(batches.c.batch_id == batch_id))
-    return found.one_or_none() is not None
 
 
 async def _placed(connection: AsyncConnection, batch_id: str, *, created: bool) -> PlacedBatch:

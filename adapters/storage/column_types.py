@@ -8,6 +8,7 @@ way out, so every datetime a store returns is timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,17 +31,32 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if not isinstance(value, Decimal):
-            # A float here would already have lost its exact value; refuse it loudly.
-            raise TypeError(f"money and quantities are stored as Decimal, got {type(value).__name__}")
-        if not value.is_finite():
-            raise ValueError(f"cannot store the non-finite number {value}")
-        return str(value) if dialect.name == "sqlite" else value
+        checked = _exact(value)
+        return str(checked) if dialect.name == "sqlite" else checked
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # The same as process_bind_param without the generic wrapper: a batch binds hundreds.
+        def to_text(value: Any) -> str | None:
+            return None if value is None else str(_exact(value))
+
+        return to_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _exact(value: object) -> Decimal:
+    if not isinstance(value, Decimal):
+        # A float here would already have lost its exact value; refuse it loudly.
+        raise TypeError(f"money and quantities are stored as Decimal, got {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"cannot store the non-finite number {value}")
+    return value
 
 
 class UtcDateTime(TypeDecorator[datetime]):

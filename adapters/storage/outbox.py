@@ -1,6 +1,6 @@
 """The outbox over SQL: sequence numbers, per-account acknowledgements, what is still owed.
 
-`lock_sequence` and `append_entries` are called by the batch store inside its placing
+`locked_counter_query` and `append_entries` are used by the batch store inside its placing
 transaction. The counter row is locked first (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's
 `BEGIN IMMEDIATE` locks the whole file), so placements run one after another and sequence
 numbers commit in increasing order: an executor holding N has never missed a lower one that
@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.storage.database import read_transaction, write_transaction
 from adapters.storage.tables import batches, outbox, outbox_acks, outbox_counter, outbox_cursors
+from adapters.storage.write_units import StatementRunner, run_write
 from core.ports import Clock
 from core.stores import ALL_ACCOUNTS, OutboxEntry, UnknownSequence
 from core.values import BatchId
@@ -39,34 +40,41 @@ def check_account(account: str, *, allow_all: bool = False) -> str:
     return account
 
 
-async def lock_sequence(connection: AsyncConnection) -> int:
-    """The last sequence number issued, with the counter locked until the transaction ends."""
-    query = select(outbox_counter.c.last_seq).where(outbox_counter.c.id == 1).with_for_update()
-    last = (await connection.execute(query)).scalar_one_or_none()
-    if last is None:
-        raise RuntimeError("the outbox counter row is missing: run adapters.storage.migrate first")
-    return int(last)
+def locked_counter_query() -> Select[Any]:
+    """The last sequence number issued, with the counter row locked until the transaction ends."""
+    return select(outbox_counter.c.last_seq).where(outbox_counter.c.id == 1).with_for_update()
 
 
-async def append_entries(
-    connection: AsyncConnection,
+def append_entries(
+    runner: StatementRunner,
     last_seq: int,
     batch_id: str,
     accounts: Sequence[str],
     created_at: datetime,
     expires_at: datetime,
 ) -> list[int]:
-    """Insert one entry per account after `last_seq` (from `lock_sequence`, same transaction)
-    and move the counter; returns the new sequence numbers."""
+    """Insert one entry per account after `last_seq` (read with `locked_counter_query` in the same
+    transaction) and move the counter; returns the new sequence numbers."""
     seqs = [last_seq + offset for offset in range(1, len(accounts) + 1)]
     rows = [
         {"seq": seq, "batch_id": batch_id, "account": account, "created_at": created_at,
          "expires_at": expires_at}
         for seq, account in zip(seqs, accounts, strict=True)
     ]
-    await connection.execute(outbox.insert(), rows)
-    await connection.execute(update(outbox_counter).where(outbox_counter.c.id == 1).values(last_seq=seqs[-1]))
+    runner.execute_many(_INSERT_ENTRY, rows)
+    runner.execute(_MOVE_COUNTER, {"new_last_seq": seqs[-1]})
     return seqs
+
+
+_INSERT_ENTRY = outbox.insert()
+_MOVE_COUNTER = (
+    update(outbox_counter).where(outbox_counter.c.id == 1).values(last_seq=bindparam("new_last_seq"))
+)
+_ADDRESSEE = select(outbox.c.account).where(outbox.c.seq == bindparam("seq"))
+_ACK = {
+    "sqlite": sqlite.insert(outbox_acks).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(outbox_acks).on_conflict_do_nothing(),
+}
 
 
 def entries_query() -> Select[Any]:
@@ -117,19 +125,20 @@ class SqlOutbox:
 
     async def ack(self, account: str, seq: int) -> None:
         check_account(account)
-        async with write_transaction(self._engine) as connection:
-            addressee = (await connection.execute(
-                select(outbox.c.account).where(outbox.c.seq == seq)
-            )).scalar_one_or_none()
-            if addressee is None:
+        acked_at = self._clock.now()
+
+        def record(runner: StatementRunner) -> None:
+            found = runner.first(_ADDRESSEE, {"seq": seq})
+            if found is None:
                 raise UnknownSequence(f"there is no outbox entry {seq}; acknowledge only the seq of a "
                                       f"trading_orders_generated message you received")
+            addressee = found[0]
             if addressee not in (account, ALL_ACCOUNTS):
                 raise UnknownSequence(f"outbox entry {seq} is addressed to account {addressee}, not "
                                       f"{account}; check the executor's TWS_ACCOUNT")
-            statement = _insert(connection, outbox_acks).values(account=account, seq=seq,
-                                                                acked_at=self._clock.now())
-            await connection.execute(statement.on_conflict_do_nothing())
+            runner.execute(_ACK[runner.dialect_name], {"account": account, "seq": seq, "acked_at": acked_at})
+
+        await run_write(self._engine, record)
 
     async def ack_through(self, account: str, last_seq: int) -> None:
         check_account(account)

@@ -25,6 +25,7 @@ from core.service_layer.cloud_types import (
     OrderFiles,
     PlaceOrders,
     PlaceResult,
+    PreviewMemo,
     StatusReport,
     UnknownScan,
 )
@@ -65,13 +66,18 @@ async def add_scan(
 
 async def preview_scan(deps: CloudDeps, scan_id: int) -> Preview:
     """The sized order lines of a scan with their risk verdicts (UnknownScan if none such)."""
+    policy = deps.policy
+    known = deps.previews.get(scan_id, policy)
+    if known is not None:
+        return known
     scan = await deps.scans.get_scan(scan_id)
     if scan is None:
         raise UnknownScan(scan_id)
-    policy = deps.policy
-    return build_preview(
+    preview = build_preview(
         scan_id, scan.rows, policy.sizer, policy.equity, policy.limits, policy.risk_state, deps.clock.now()
     )
+    deps.previews.put(scan_id, policy, preview)
+    return preview
 
 
 async def place_modified_orders(deps: CloudDeps, command: PlaceOrders) -> PlaceResult:
@@ -81,7 +87,13 @@ async def place_modified_orders(deps: CloudDeps, command: PlaceOrders) -> PlaceR
     preview = await preview_scan(deps, command.scan_id)
     now = deps.clock.now()
     policy = deps.policy
-    modified = apply_modifications(preview, command.modifications, policy.limits, policy.risk_state, now)
+    # Without modifications the re-check would repeat the preview's own check (same lines, limits
+    # and state; the time plays no part in a plan's check): its result is the preview.
+    modified = (
+        apply_modifications(preview, command.modifications, policy.limits, policy.risk_state, now)
+        if command.modifications
+        else preview
+    )
     batch = approve(modified, deps.ids.next_id(), now, now + policy.batch_expiry)
     name = order_file_name(batch.batch_id)
     payload = trading_orders_payload(batch, name, deps.files.download_url(name), command.account)
@@ -99,17 +111,19 @@ async def place_modified_orders(deps: CloudDeps, command: PlaceOrders) -> PlaceR
         return PlaceResult(
             stored, placed.entries, False, Delivery("already_placed"), name, deps.files.download_url(name)
         )
-    logger.info(
-        "batch placed",
-        extra={
-            "batch_id": stored.batch_id,
-            "scan_id": stored.scan_id,
-            "orders": len(stored.batch.legs),
-            "account": command.account,
-            "seqs": [entry.seq for entry in placed.entries],
-        },
-    )
+    # Pushed first: the executors wait for it; the log line and the order file can wait for them.
     delivery = await deps.notifier.batch_placed(placed)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "batch placed",
+            extra={
+                "batch_id": stored.batch_id,
+                "scan_id": stored.scan_id,
+                "orders": len(stored.batch.legs),
+                "account": command.account,
+                "seqs": [entry.seq for entry in placed.entries],
+            },
+        )
     file_error = await write_order_file(deps.files, stored.batch)
     return PlaceResult(
         stored, placed.entries, True, delivery, name, deps.files.download_url(name), file_error
@@ -222,6 +236,7 @@ __all__ = [
     "PlaceOrders",
     "PlaceResult",
     "PlanError",
+    "PreviewMemo",
     "StatusReport",
     "UnknownScan",
     "add_scan",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from core.order_file import OrderFileRow
-from core.plans import Modification
+from core.plans import Modification, Preview
 from core.ports import Clock, IdGenerator
 from core.risk import RiskLimits, RiskState
 from core.scans import ScanRowError
@@ -91,9 +92,37 @@ class DeliveryNotifier(Protocol):
         ...
 
 
+class PreviewMemo:
+    """The previews of the most recently used scans, each with the policy it was made under.
+
+    A stored scan never changes, and a plan's risk check leaves out the one rule that depends on
+    the time (the order rate: `core.plans` checks with `max_orders_per_second=None`), so under one
+    policy a scan's preview is always the same. Placing reads it here instead of sizing and
+    checking every line again. (Should plan checks ever depend on the time, this must go.)"""
+
+    def __init__(self, max_scans: int = 64) -> None:
+        self._max = max_scans
+        self._previews: OrderedDict[int, tuple[CloudPolicy, Preview]] = OrderedDict()
+
+    def get(self, scan_id: int, policy: CloudPolicy) -> Preview | None:
+        """The preview of `scan_id` made under this very policy, or None."""
+        found = self._previews.get(scan_id)
+        if found is None or found[0] is not policy:
+            return None
+        self._previews.move_to_end(scan_id)
+        return found[1]
+
+    def put(self, scan_id: int, policy: CloudPolicy, preview: Preview) -> None:
+        self._previews[scan_id] = (policy, preview)
+        self._previews.move_to_end(scan_id)
+        if len(self._previews) > self._max:
+            self._previews.popitem(last=False)
+
+
 @dataclass(frozen=True, slots=True)
 class CloudDeps:
-    """The ports the use cases work over, assembled by the composition root."""
+    """The ports the use cases work over, assembled by the composition root (and the memo of
+    previews the use cases keep for them)."""
 
     scans: ScanStore
     batches: BatchStore
@@ -102,6 +131,7 @@ class CloudDeps:
     policy: CloudPolicy
     files: OrderFiles
     notifier: DeliveryNotifier
+    previews: PreviewMemo = field(default_factory=PreviewMemo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,9 @@ class Peer:
     close_socket: Callable[[int, str], Awaitable[None]]
     account: str | None = None
     last_sent: int = 0
+    # The executor acknowledged a seq it had not been sent here: from then on only the outbox
+    # knows what it is owed, so pushes always ask it (see DeliveryHub.push_placed).
+    acked_unsent: bool = False
     last_heard: float = field(default_factory=time.monotonic)
     delivery_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -170,6 +173,8 @@ class DeliveryHub:
         """The executor holds entry `seq`: never send it to this account again."""
         if peer.account is None:
             raise ValueError("send resume {account, last_seq} before acknowledging")
+        if seq > peer.last_sent:
+            peer.acked_unsent = True
         await self.outbox.ack(peer.account, seq)
 
     async def deliver(self, peer: Peer) -> int:
@@ -177,11 +182,40 @@ class DeliveryHub:
         if peer.account is None:
             return 0
         async with peer.delivery_lock:
-            entries = await self.outbox.pending(peer.account, peer.last_sent, self.clock.now())
-            for entry in entries:
-                await peer.send(batch_frame(entry))
-                peer.last_sent = entry.seq
+            return await self._deliver_owed(peer)
+
+    async def _deliver_owed(self, peer: Peer) -> int:
+        # Under peer.delivery_lock.
+        assert peer.account is not None
+        entries = await self.outbox.pending(peer.account, peer.last_sent, self.clock.now())
+        for entry in entries:
+            await peer.send(batch_frame(entry))
+            peer.last_sent = entry.seq
         return len(entries)
+
+    async def push_placed(self, peer: Peer, entries: tuple[OutboxEntry, ...]) -> int:
+        """Send `peer` what it is owed now that `entries` (one placement's, consecutive seqs) are
+        stored; the number of batches sent. When the peer was sent everything up to the seq just
+        before them, what it is owed is exactly these entries (those addressed to it, unexpired),
+        so they go out without asking the outbox; otherwise (a batch placed elsewhere is still
+        missing, an earlier push failed ...) `deliver` asks the outbox, which keeps seq order."""
+        if peer.account is None or not entries:
+            return 0
+        async with peer.delivery_lock:
+            if peer.acked_unsent or peer.last_sent < entries[0].seq - 1:
+                return await self._deliver_owed(peer)
+            now = self.clock.now()
+            sent = 0
+            for entry in entries:
+                if (
+                    entry.seq > peer.last_sent
+                    and entry.account in (peer.account, ALL_ACCOUNTS)
+                    and not entry.is_expired(now)
+                ):
+                    await peer.send(batch_frame(entry))
+                    peer.last_sent = entry.seq
+                    sent += 1
+            return sent
 
     async def batch_placed(self, placed: PlacedBatch) -> Delivery:
         """DeliveryNotifier: push to the executors held here, then tell the other instances."""
@@ -189,7 +223,7 @@ class DeliveryHub:
         delivered: list[str] = []
         for peer in self._executors_for(accounts):
             try:
-                if await self.deliver(peer):
+                if await self.push_placed(peer, placed.entries):
                     delivered.append(peer.account or "")
             except Exception:
                 logger.exception("push to executor %s failed; it gets the batch on resume", peer.account)

@@ -39,8 +39,10 @@ class DiskOrderFiles:
 
     async def save(self, name: str, rows: Sequence[OrderFileRow]) -> None:
         path = self.path_of(name)
-        data = await asyncio.to_thread(self.writer.write, rows)
-        await asyncio.to_thread(_write_atomically, path, data)
+        await asyncio.to_thread(self._write, path, rows)
+
+    def _write(self, path: Path, rows: Sequence[OrderFileRow]) -> None:
+        _write_atomically(path, self.writer.write(rows))
 
     async def read(self, name: str) -> bytes | None:
         path = self.path_of(name)
