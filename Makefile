@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck imports unit bench clean
+.PHONY: demo test lint typecheck imports unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradebridge needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tradebridge demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from entrypoints import plugins_command, scans_command, serve_command
+from entrypoints import demo_command, executor_command, plugins_command, scans_command, serve_command
 
 
 def _version() -> str:
@@ -24,9 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tradebridge {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    plugins_command.register(subparsers)
     serve_command.register(subparsers)
+    executor_command.register(subparsers)
+    demo_command.register(subparsers)
     scans_command.register(subparsers)
+    plugins_command.register(subparsers)
     return parser
 
 

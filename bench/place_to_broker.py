@@ -1,0 +1,284 @@
+"""Benchmark: POST place-modified-orders (20 orders) -> all 20 entries acknowledged by the simulated
+broker -> every leg's status stored at the cloud.
+
+Run: `python bench/place_to_broker.py [--placements 40]` (well under a minute). It starts
+`tradebridge serve` and `tradebridge executor --simulate` (prices still, so entries fill at their
+entry price and exits stay working) as two processes on loopback, connects a WebSocket observer
+(observers get each `local_trading_status` after the cloud has stored it), stores a 20-row scan,
+then times each placement from just before the POST is sent until:
+- broker: the simulated broker accepted the 20th bracket (the executor logs "batch X: 20/20 placed",
+  with millisecond wall-clock times on the same machine);
+- stored: every one of the 60 legs has its settled status stored (entries `filled`, exits `working`).
+Each leg goes through several statuses (received, submitted, working, filled): about 200 status
+reports per batch, each stored and acknowledged by the cloud one at a time.
+The executor does everything durably on the way: journal commits (SQLite WAL, synchronous=FULL)
+and the simulated broker's state file (write + fsync + rename) after every broker call.
+
+Prints human lines with the target, then, as the last line, one JSON line for tools:
+{"bench": "place_to_broker", "metrics": {"place_to_stored_p50_ms": {...}, ...}}. Target: p50 <= 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import connect
+
+P50_TARGET_MS = 10.0
+WARMUP = 3
+ACCOUNT = "BENCH1"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SYMBOLS = (
+    "AAPL",
+    "MSFT",
+    "NVDA",
+    "AMZN",
+    "GOOGL",
+    "META",
+    "TSLA",
+    "JPM",
+    "V",
+    "UNH",
+    "XOM",
+    "JNJ",
+    "WMT",
+    "PG",
+    "MA",
+    "HD",
+    "CVX",
+    "MRK",
+    "ABBV",
+    "KO",
+)
+SETTLED = {"entry": "filled", "take_profit": "working", "stop_loss": "working"}
+
+
+def scan_rows() -> list[dict[str, object]]:
+    """20 Buy rows, a few shares each at the default $10,000 per position."""
+    return [
+        {
+            "symbol": symbol,
+            "current_price": 100 + i * 7,
+            "side": "Buy",
+            "stop_loss": 100 + i * 7 - 5,
+            "take_profit": 100 + i * 7 + 10,
+            "target_date": "2027-03-31",
+            "strategy": "bench",
+        }
+        for i, symbol in enumerate(SYMBOLS)
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
+
+
+def leg_kind(order_ref: str) -> str:
+    return {"E": "entry", "TP": "take_profit", "SL": "stop_loss"}.get(order_ref.rsplit(":", 1)[-1], "other")
+
+
+class Observer:
+    """Arrival time of each (batch, leg, status) broadcast by the cloud after storing it."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+        self.changed = asyncio.Event()
+
+    async def run(self, url: str, token: str) -> None:
+        async with connect(
+            url, additional_headers={"Authorization": f"Bearer {token}"}, compression=None, proxy=None
+        ) as socket_:
+            async for raw in socket_:
+                frame = json.loads(raw)
+                if frame.get("event") == "local_trading_status":
+                    data = frame["data"]
+                    self.seen[data["batch_id"]][data["order_ref"]].setdefault(
+                        data["status"], time.perf_counter()
+                    )
+                    self.changed.set()
+
+    def stored(self, batch_id: str) -> float | None:
+        """When every leg of the batch had its settled status stored at the cloud, once it happened."""
+        legs = self.seen.get(batch_id, {})
+        if len(legs) < 3 * len(SYMBOLS):
+            return None
+        try:
+            return max(statuses[SETTLED[leg_kind(ref)]] for ref, statuses in legs.items())
+        except KeyError:
+            return None
+
+
+def broker_times(log: Path) -> dict[str, float]:
+    """Per batch, the wall time at which the broker accepted its last bracket (the executor's log)."""
+    times: dict[str, float] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^(\S+ \S+) INFO .*batch (\S+): (\d+)/(\d+) placed \(", line)
+        if match and match.group(3) == match.group(4):
+            times[match.group(2)] = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return times
+
+
+async def measure(
+    base: str, ws_url: str, token: str, placements: int
+) -> tuple[dict[str, float], list[float]]:
+    """Per timed batch its wall-clock start, and the place -> stored times in ms."""
+    observer = Observer()
+    watching = asyncio.create_task(observer.run(ws_url, token))
+    headers = {"Authorization": f"Bearer {token}"}
+    started: dict[str, float] = {}
+    to_stored: list[float] = []
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0, trust_env=False) as client:
+        created = await client.post("/analysis/scans", json={"name": "bench", "rows": scan_rows()})
+        created.raise_for_status()
+        scan_id = created.json()["scan_id"]
+        await asyncio.sleep(0.3)  # the observer is connected
+        for number in range(WARMUP + placements):
+            wall, start = time.time(), time.perf_counter()
+            answer = await client.post(
+                "/analysis/orders/place-modified-orders", json={"scan_id": scan_id, "account": ACCOUNT}
+            )
+            answer.raise_for_status()
+            batch_id = answer.json()["batch_id"]
+            deadline = time.monotonic() + 30
+            while (stored := observer.stored(batch_id)) is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"batch {batch_id}: not every status reached the cloud within 30 s")
+                observer.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(observer.changed.wait(), timeout=1.0)
+            if number >= WARMUP:
+                started[batch_id] = wall
+                to_stored.append((stored - start) * 1000)
+    watching.cancel()
+    return started, to_stored
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", *args],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_up(base: str, account: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if account in httpx.get(f"{base}/health", timeout=2, trust_env=False).json()["executors"]:
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the cloud or the executor did not come up within 30 s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--placements", type=int, default=40, help="timed placements (default 40)")
+    args = parser.parse_args()
+    token = secrets.token_urlsafe(16)
+    port = free_port()
+    base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/listen_events"
+    with tempfile.TemporaryDirectory(prefix="tradebridge-bench-") as temp:
+        directory = Path(temp)
+        cloud = start(
+            ["serve", "--port", str(port), "--data-dir", str(directory / "cloud"), "--log-level", "warning"],
+            {"TRADEBRIDGE_API_TOKENS": token},
+            directory / "cloud.log",
+        )
+        executor = start(
+            [
+                "executor",
+                "--simulate",
+                "--api-url",
+                ws_url,
+                "--account",
+                ACCOUNT,
+                "--download-dir",
+                str(directory / "orders"),
+                "--log-dir",
+                str(directory),
+                "--sim-step",
+                "0",
+            ],
+            {"TRADEBRIDGE_TOKEN": token},
+            directory / "executor.log",
+        )
+        try:
+            wait_up(base, ACCOUNT)
+            started, to_stored = asyncio.run(measure(base, ws_url, token, args.placements))
+        finally:
+            for process in (executor, cloud):
+                process.terminate()
+                process.wait(timeout=15)
+        accepted = broker_times(next(directory.glob("local_trading_client_*.log")))
+        to_broker = [(accepted[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
+    metrics: dict[str, Any] = {}
+    for name, values, target in (
+        ("place_to_stored", to_stored, P50_TARGET_MS),
+        ("place_to_broker", to_broker, None),
+    ):
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
+        metrics[f"{name}_p50_ms"] = {
+            "value": round(p50, 3),
+            "unit": "ms",
+            "target": target,
+            "ok": None if target is None else p50 <= target,
+        }
+        metrics[f"{name}_p99_ms"] = {"value": round(p99, 3), "unit": "ms", "target": None, "ok": None}
+    print(
+        f"POST place (20 orders) -> broker -> statuses stored at the cloud: {len(to_stored)} placements, "
+        f"durable journal + broker state, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    for name, m in metrics.items():
+        verdict = "" if m["ok"] is None else ("OK" if m["ok"] else "MISSED")
+        wanted = "" if m["target"] is None else f"target <= {m['target']:g} ms"
+        print(f"  {name:26} {m['value']:9.3f} ms   {wanted:18} {verdict}")
+    print(
+        json.dumps(
+            {
+                "bench": "place_to_broker",
+                "metrics": {
+                    "place_to_stored_p50_ms": metrics["place_to_stored_p50_ms"],
+                    "place_to_stored_p99_ms": metrics["place_to_stored_p99_ms"],
+                    "place_to_broker_p50_ms": metrics["place_to_broker_p50_ms"],
+                    "place_to_broker_p99_ms": metrics["place_to_broker_p99_ms"],
+                },
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Batch progress for the console: "batch X: 3/8 placed, 3 filled, ..." from the journal."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from core.journal import LegRecord, LegRole, LegStatus, Placement
+
+_SENT = (Placement.SENDING, Placement.SENT)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """Where the brackets of one batch are."""
+
+    batch_id: str
+    orders: int
+    placed: int
+    filled: int
+    rejected: int
+    at_target: int
+    at_stop: int
+
+    @property
+    def done(self) -> bool:
+        """Every bracket is decided and every position it opened is closed."""
+        closed = self.at_target + self.at_stop
+        return self.placed + self.rejected == self.orders and closed == self.filled
+
+    def line(self) -> str:
+        text = f"batch {self.batch_id}: {self.placed}/{self.orders} placed, {self.filled} filled"
+        if self.rejected:
+            text += f", {self.rejected} rejected"
+        if self.at_target or self.at_stop:
+            text += f"; closed: {self.at_target} at target, {self.at_stop} at stop"
+        open_positions = self.filled - self.at_target - self.at_stop
+        if open_positions > 0:
+            text += f"; {open_positions} open with a working stop"
+        return text
+
+
+def progress(legs: Iterable[LegRecord]) -> list[BatchProgress]:
+    """The progress of every batch with legs, in the order their legs were journaled."""
+    counts: dict[str, Counter[str]] = {}
+    for leg in legs:
+        count = counts.setdefault(leg.batch_id, Counter())
+        if leg.role is LegRole.ENTRY:
+            count["orders"] += 1
+            if leg.placement in _SENT:
+                count["placed"] += 1
+            if leg.status is LegStatus.REJECTED or leg.placement in (Placement.SKIPPED, Placement.FAILED):
+                count["rejected"] += 1
+            if leg.status is LegStatus.FILLED:
+                count["filled"] += 1
+        elif leg.status is LegStatus.FILLED:
+            if leg.role is LegRole.TAKE_PROFIT:
+                count["at_target"] += 1
+            elif leg.role.is_stop or leg.role is LegRole.FLATTEN:
+                count["at_stop"] += 1
+    return [
+        BatchProgress(
+            batch_id, c["orders"], c["placed"], c["filled"], c["rejected"], c["at_target"], c["at_stop"]
+        )
+        for batch_id, c in counts.items()
+    ]
+
+
+class ProgressLog:
+    """Remembers the last line logged per batch, so only changes are logged."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def changes(self, legs: Iterable[LegRecord]) -> list[str]:
+        lines = []
+        for item in progress(legs):
+            line = item.line()
+            if self._last.get(item.batch_id) != line:
+                self._last[item.batch_id] = line
+                lines.append(line)
+        return lines

@@ -1,0 +1,374 @@
+"""`ExecutorRun`: one run of the local executor, wiring journal + broker + `ExecutorService` +
+`CloudLink`, plus the order-file downloads, the kill switch and the simulated market.
+
+Order of work for a batch: the link hands it over -> `service.receive` journals it -> the `ack`
+goes out -> the worker places it (`place_pending`) -> the status reports go out as they are
+journaled. The broker may be away (TWS not started): batches are still journaled and acknowledged,
+and placed once the broker is connected and reconciled.
+
+The kill switch: `tradebridge executor halt` writes HALTED into the journal file; this run polls the
+journal's persisted state twice a second and calls `service.halt` (cancel working entries, keep
+stops). SIGUSR1 halts too. `resume-trading` writes ACTIVE; this run then resumes and places what
+waited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import replace
+
+from adapters.journal import SqliteJournal
+from adapters.system import RandomIds, SystemClock
+from adapters.wire import messages
+from core.journal import Placement, StatusReport, TradingStateRecord
+from core.orders import BracketRequest
+from core.ports import Broker, BrokerError
+from core.service_layer.executor.intake import IntakeOutcome
+from core.service_layer.executor.service import ExecutorService
+from core.service_layer.executor.settings import ExecutorSettings
+from core.values import TradingState
+from entrypoints.executor.crash import CrashHook
+from entrypoints.executor.downloads import OrderFiles
+from entrypoints.executor.limits import describe
+from entrypoints.executor.link import Backoff, CloudLink, TokenRefused
+from entrypoints.executor.options import (
+    EXIT_OK,
+    EXIT_TOKEN_REFUSED,
+    ExecutorOptions,
+    default_sim_state,
+)
+from entrypoints.executor.progress import ProgressLog
+from entrypoints.executor.sim import DurableSimulatedBroker, RandomWalkMarket
+
+logger = logging.getLogger("tradebridge.executor")
+
+HALT_POLL_SECONDS = 0.5
+
+
+class IbkrUnavailable(RuntimeError):
+    """The IBKR adapter cannot be imported."""
+
+
+class ExecutorRun:
+    """One executor process's work (see the module docstring)."""
+
+    def __init__(self, options: ExecutorOptions, crash: CrashHook | None = None) -> None:
+        self.options = options
+        self._crash = crash or CrashHook.from_env()
+        self._wake = asyncio.Event()
+        self._place_wanted = False
+        self._stop = asyncio.Event()
+        self._progress = ProgressLog()
+        self._placed_count: dict[str, tuple[int, int]] = {}  # batch -> (placed, orders)
+        self._files = OrderFiles(options.api_url, options.token, options.download_dir, options.ca_file)
+        self.journal = SqliteJournal(options.journal)
+        self.market: RandomWalkMarket | None = None
+        self._configured_account = ""
+        self.broker: Broker = self._broker()
+        self.service = ExecutorService(
+            self.journal,
+            self.broker,
+            SystemClock(),
+            RandomIds(),
+            ExecutorSettings(limits=options.limits),
+            wake=self._wake.set,
+        )
+        self.account = options.account or (
+            self.broker.account if options.simulate else self._configured_account
+        )
+        self.link: CloudLink | None = None
+        self._halt_record = self.journal.trading_state()
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _broker(self) -> Broker:
+        options = self.options
+        if options.simulate:
+            path = options.sim_state or default_sim_state(options.journal)
+            simulated = DurableSimulatedBroker(
+                SystemClock(), path, options.account, self._crash, on_placed=self._placed
+            )
+            self.market = RandomWalkMarket(
+                simulated,
+                options.sim_seed,
+                options.sim_tick_seconds,
+                options.sim_step_pct,
+                on_tick=self._wake.set,
+            )
+            return simulated
+        try:
+            from adapters.ibkr import IbkrBroker, TWSConfig
+        except ImportError as error:
+            raise IbkrUnavailable(
+                f"IBKR adapter not available ({error}); run with --simulate, or install "
+                "tradebridge with its IBKR adapter"
+            ) from None
+        config = TWSConfig.from_env()
+        if options.account and not config.account:
+            config = replace(config, account=options.account)
+        self._configured_account = config.account
+        return IbkrBroker(config)
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until SIGINT/SIGTERM; the exit status (3: the token was refused)."""
+        options = self.options
+        logger.info(
+            "tradebridge executor starting: cloud %s, %s, journal %s, downloads %s",
+            options.api_url,
+            "SIMULATED broker" if options.simulate else "IBKR (TWS)",
+            options.journal,
+            options.download_dir,
+        )
+        logger.info("local risk limits: %s", describe(options.limits))
+        if self._halt_record.state is TradingState.HALTED:
+            logger.warning(
+                "trading is HALTED (%s): nothing new is placed until `tradebridge executor resume-trading`",
+                self._halt_record.reason or "kill switch",
+            )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self._halt("SIGUSR1")))
+        tasks: list[asyncio.Task[object]] = [
+            asyncio.create_task(self._connect_broker(), name="broker"),
+            asyncio.create_task(self._work(), name="worker"),
+            asyncio.create_task(self._watch_kill_switch(), name="kill-switch"),
+        ]
+        if self.market is not None:
+            tasks.append(asyncio.create_task(self.market.run(), name="market"))
+        link_task: asyncio.Task[object] | None = None
+        if self.account:
+            link_task = self._start_link()
+        else:
+            logger.info(
+                "the account is not known yet: connecting to the cloud once the broker says it "
+                "(set TWS_ACCOUNT or --account to connect at once)"
+            )
+        stop = asyncio.create_task(self._stop.wait(), name="stop")
+        try:
+            while True:
+                watched = [stop, *tasks] + ([link_task] if link_task else [])
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                if stop in done:
+                    logger.info("stopping (signal received)")
+                    return EXIT_OK
+                for task in done:
+                    error = task.exception()
+                    if isinstance(error, TokenRefused):
+                        logger.error("%s. Stopping: a refused token is not retried.", error)
+                        return EXIT_TOKEN_REFUSED
+                    if error is not None:
+                        raise error
+                    if task.get_name() == "broker":
+                        tasks.remove(task)
+                        if link_task is None:
+                            self.account = self.account or self.broker.account
+                            link_task = self._start_link()
+        finally:
+            for task in [stop, *tasks] + ([link_task] if link_task else []):
+                task.cancel()
+            for task in [*tasks] + ([link_task] if link_task else []):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self._close()
+
+    def _start_link(self) -> asyncio.Task[object]:
+        self.link = CloudLink(
+            self.options.api_url,
+            self.options.token,
+            self.account,
+            self,
+            ca_file=self.options.ca_file,
+            backoff=Backoff(),
+            status_every=self.options.status_every,
+            before_report=lambda: self._crash.reached("before_report"),
+        )
+        return asyncio.create_task(self.link.run(), name="link")
+
+    async def _close(self) -> None:
+        await self._files.cancel()
+        self.service.close()
+        with contextlib.suppress(Exception):
+            await self.broker.disconnect()
+        self.journal.close()
+        logger.info("executor stopped; the journal keeps everything for the next start")
+
+    async def _connect_broker(self) -> None:
+        """Connect and reconcile, retrying with backoff while TWS is away or its answers fail
+        (HALTED meanwhile: batches are journaled and acknowledged, not placed); then place."""
+        backoff, attempt = Backoff(initial=1.0, maximum=30.0), 0
+        while True:
+            try:
+                if not self.broker.is_connected():
+                    await self.broker.connect()
+                    logger.info(
+                        "broker connected (account %s); reconciling the journal with the broker",
+                        self.broker.account,
+                    )
+                plan = await self.service.start()
+                break
+            except BrokerError as error:
+                delay = backoff.delay(attempt, 0.5)
+                attempt += 1
+                logger.warning(
+                    "broker unreachable or not answering (%s); trading stays HALTED; retrying in %.1fs "
+                    "(attempt %d)",
+                    error,
+                    delay,
+                    attempt,
+                )
+                await asyncio.sleep(delay)
+        summary = (
+            f"{len(plan.confirm_sent)} confirmed, {len(plan.adopt_fills)} missed fills adopted, "
+            f"{len(plan.place_brackets)} brackets and {len(plan.place_orders)} orders placed, "
+            f"{len(plan.cancel_orders)} cancelled"
+        )
+        logger.info(
+            "reconciled with the broker: %s; trading state %s", summary, self.service.trading_state.value
+        )
+        self._after_step()
+        self._place_wanted = True
+        self._wake.set()
+
+    # -- the worker -----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        """Place what was received and handle the broker's events, one step at a time."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._place_wanted:
+                self._place_wanted = False
+                waiting = self._unsent()
+                await self.service.place_pending()
+                if self._unsent() < waiting:  # something was placed (or refused) just now
+                    self._crash.reached("after_place")
+            elif self.service.events_waiting:
+                await self.service.pump()
+            self._after_step()
+
+    def _unsent(self) -> int:
+        return sum(1 for leg in self.journal.legs() if leg.placement is Placement.PENDING)
+
+    def _after_step(self) -> None:
+        for notice in self.service.notices:
+            logger.warning("%s", notice)
+        self.service.notices.clear()
+        for line in self._progress.changes(self.journal.legs()):
+            logger.info("%s", line)
+        if self.link is not None:
+            self.link.reports_changed()
+            self.link.status_changed()
+
+    def _placed(self, bracket: BracketRequest) -> None:
+        """Called by the simulated broker as each bracket is accepted: live progress."""
+        leg = self.journal.leg(bracket.entry.order_ref)
+        if leg is None:
+            return
+        known = self._placed_count.get(leg.batch_id)
+        if known is None:  # the first of this run; after a restart, count what reconciliation confirmed
+            batch = self.journal.batch(leg.batch_id)
+            if batch is None:
+                return
+            entries = [self.journal.leg(order.bracket.entry.order_ref) for order in batch.orders]
+            sent = sum(1 for entry in entries if entry is not None and entry.placement is Placement.SENT)
+            known = (sent, len(batch.orders))
+        count, size = known[0] + 1, known[1]
+        self._placed_count[leg.batch_id] = (count, size)
+        entry = bracket.entry
+        logger.info(
+            "batch %s: %d/%d placed (%s %s %s, stop %s, target %s)",
+            leg.batch_id,
+            count,
+            size,
+            entry.symbol,
+            entry.side.value,
+            entry.quantity,
+            bracket.stop_loss.stop_price,
+            bracket.take_profit.limit_price,
+        )
+
+    # -- the kill switch ------------------------------------------------------------------------
+
+    async def _halt(self, reason: str) -> None:
+        logger.warning("HALT (%s): cancelling working entries; stops and targets stay", reason)
+        await self.service.halt(reason)
+        self._halt_record = self.journal.trading_state()
+        self._after_step()
+
+    async def _watch_kill_switch(self) -> None:
+        while True:
+            await asyncio.sleep(HALT_POLL_SECONDS)
+            record: TradingStateRecord = self.journal.trading_state()
+            if record == self._halt_record:
+                continue
+            if record.state is TradingState.HALTED:
+                await self._halt(record.reason or "tradebridge executor halt")
+            else:
+                logger.warning("trading RESUMED (%s): placing what waited", record.reason or "resume-trading")
+                await self.service.resume_trading(record.reason or "resumed by the operator")
+                self._halt_record = self.journal.trading_state()
+                self._after_step()
+
+    # -- LinkHandler ----------------------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        return self.service.last_seq()
+
+    async def on_batch(self, batch: messages.TradingOrdersGenerated, seq: int | None) -> int | None:
+        logger.info(
+            "batch %s received (seq %s): %d orders from scan %s",
+            batch.batch_id,
+            seq,
+            len(batch.orders),
+            batch.scan_id,
+        )
+        result = self.service.receive(batch, seq)
+        if self.market is not None:  # the simulated market opens each new symbol at its entry price
+            self.market.open_prices({order.symbol: order.entry_price for order in batch.orders})
+        if result.outcome is IntakeOutcome.ACCEPTED:
+            logger.info("batch %s journaled; acknowledging seq %s", batch.batch_id, result.ack_seq)
+        elif result.outcome is IntakeOutcome.DUPLICATE:
+            logger.info(
+                "batch %s: %s; acknowledging seq %s again", batch.batch_id, result.message, result.ack_seq
+            )
+        else:
+            logger.warning("batch %s %s: %s", batch.batch_id, result.outcome.value, result.message)
+        self._crash.reached("before_ack")
+        if batch.file is not None:
+            self._files.download(batch.file)
+        self._place_wanted = True
+        self._wake.set()
+        return result.ack_seq
+
+    def pending_reports(self) -> Sequence[StatusReport]:
+        return self.service.pending_reports()
+
+    def on_status_acknowledged(self, status_id: str) -> None:
+        self.service.acknowledge_report(status_id)
+
+    async def executor_status(self) -> messages.ExecutorStatus:
+        connected = self.broker.is_connected()
+        # Open orders from the journal, not the broker: this runs every second and must not spend
+        # TWS's message budget; positions are the broker's local cache (no request).
+        sent = (Placement.SENDING, Placement.SENT)
+        open_orders = sum(
+            1 for leg in self.journal.legs() if leg.placement in sent and not leg.status.is_final
+        )
+        positions = 0
+        if connected:
+            with contextlib.suppress(BrokerError):
+                positions = sum(1 for position in await self.broker.positions() if position.quantity)
+        return messages.ExecutorStatus(
+            account=self.account,
+            broker_connected=connected,
+            trading_state=self.service.trading_state.value,
+            open_orders=open_orders,
+            positions=positions,
+        )
