@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -51,6 +51,7 @@ class Leg(StrEnum):
 
 _CODES = {Leg.ENTRY: "E", Leg.TAKE_PROFIT: "TP", Leg.STOP_LOSS: "SL"}
 _LEGS_BY_CODE = {code: leg for leg, code in _CODES.items()}
+_ENTRY_CODE, _TAKE_PROFIT_CODE, _STOP_LOSS_CODE = (_CODES[leg] for leg in Leg)
 
 
 def check_batch_id(batch_id: str) -> BatchId:
@@ -64,13 +65,33 @@ def check_batch_id(batch_id: str) -> BatchId:
 def leg_ref(batch_id: str, symbol: str, leg: Leg | str) -> OrderRef:
     """The deterministic key of one leg: "tb:<batch_id>:<SYMBOL>:E" (or ":TP", ":SL")."""
     check_batch_id(batch_id)
-    if not SYMBOL_PATTERN.fullmatch(symbol):
-        raise PlanError(f"symbol {symbol!r} must be 1 to 12 characters of A-Z, 0-9, '.', '-' or space")
+    _check_symbol(symbol)
     try:
         code = Leg(leg).code
     except ValueError:
         raise PlanError(f"leg {leg!r} must be one of {', '.join(Leg)}") from None
     return OrderRef(f"{REF_PREFIX}:{batch_id}:{symbol}:{code}")
+
+
+def leg_refs(batch_id: str, symbol: str) -> tuple[OrderRef, OrderRef, OrderRef]:
+    """The keys of a bracket's three legs (entry, take profit, stop loss), as `leg_ref` makes
+    them; PlanError for a bad batch id or symbol."""
+    check_batch_id(batch_id)
+    _check_symbol(symbol)
+    return _unchecked_refs(batch_id, symbol)
+
+
+def _check_symbol(symbol: str) -> None:
+    if not SYMBOL_PATTERN.fullmatch(symbol):
+        raise PlanError(f"symbol {symbol!r} must be 1 to 12 characters of A-Z, 0-9, '.', '-' or space")
+
+
+def _unchecked_refs(batch_id: str, symbol: str) -> tuple[OrderRef, OrderRef, OrderRef]:
+    # For a batch id and symbol already checked: the batch checks both once, not once per leg.
+    base = f"{REF_PREFIX}:{batch_id}:{symbol}:"
+    return (
+        OrderRef(base + _ENTRY_CODE), OrderRef(base + _TAKE_PROFIT_CODE), OrderRef(base + _STOP_LOSS_CODE)
+    )
 
 
 def parse_leg_ref(ref: str) -> tuple[BatchId, str, Leg]:
@@ -140,6 +161,9 @@ class ApprovedBatch:
     approved_at: datetime
     expires_at: datetime
     legs: tuple[ApprovedLine, ...]  # one per line, each with its three leg keys
+    # Computed once, on creation: placing a batch needs its hash twice (the payload and the row),
+    # and every field it covers is frozen.
+    _content_hash: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_batch_id(self.batch_id)
@@ -151,19 +175,21 @@ class ApprovedBatch:
         if not self.legs:
             problems.append(f"batch {self.batch_id} has no orders")
         symbols = [line.symbol for line in self.legs]
-        problems += [f"{s} appears more than once" for s in sorted(set(symbols)) if symbols.count(s) > 1]
+        if len(set(symbols)) != len(symbols):
+            problems += [f"{s} appears more than once" for s in sorted(set(symbols)) if symbols.count(s) > 1]
         for line in self.legs:
-            expected = tuple(leg_ref(self.batch_id, line.symbol, leg) for leg in Leg)
+            _check_symbol(line.symbol)
+            expected = _unchecked_refs(self.batch_id, line.symbol)
             if line.refs != expected:
                 problems.append(f"{line.symbol}: leg keys {line.refs} must be {expected}")
         if problems:
             raise PlanError(problems)
+        object.__setattr__(self, "_content_hash", _hash_of(self.canonical()))
 
     @property
     def content_hash(self) -> str:
         """sha256 (hex) of the canonical JSON of the batch: same content, same hash, on any run."""
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hashlib.sha256(text.encode("ascii")).hexdigest()
+        return self._content_hash
 
     def canonical(self) -> dict[str, object]:
         """Every field as plain JSON values: Decimals normalised ("100.0" and "100" are one value),
@@ -192,6 +218,11 @@ class ApprovedBatch:
     def is_expired(self, now: datetime) -> bool:
         """Whether the batch may no longer be placed: stale orders are never sent."""
         return now >= self.expires_at
+
+
+def _hash_of(canonical: dict[str, object]) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def _num(value: Decimal | None) -> str | None:

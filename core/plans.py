@@ -23,6 +23,7 @@ from core.batches import (
     PlanError,
     check_batch_id,
     leg_ref,
+    leg_refs,
     parse_leg_ref,
 )
 from core.orders import OrderRequest
@@ -204,17 +205,19 @@ def approve(preview: Preview, batch_id: str, approved_at: datetime, expires_at: 
     if not lines:
         raise PlanError(f"nothing to approve: scan {preview.scan_id} has no line with a position_size "
                         f"above 0")
-    legs = tuple(
-        ApprovedLine(
-            line.symbol, line.row.side, line.position_size, line.row.current_price, line.row.stop_loss,
-            line.row.take_profit, line.row.target_date, line.row.strategy, line.row.win_rate,
-            line.row.adx, entry_ref=leg_ref(batch, line.symbol, Leg.ENTRY),
-            take_profit_ref=leg_ref(batch, line.symbol, Leg.TAKE_PROFIT),
-            stop_loss_ref=leg_ref(batch, line.symbol, Leg.STOP_LOSS), order_type=line.order_type,
-        )
-        for line in lines
-    )
+    legs = tuple(_approved_line(batch, line) for line in lines)
     return ApprovedBatch(batch, preview.scan_id, approved_at, expires_at, legs)
+
+
+def _approved_line(batch_id: str, line: PreviewLine) -> ApprovedLine:
+    # The three keys in one go (ApprovedBatch checks them against the batch id and symbol).
+    entry_ref, take_profit_ref, stop_loss_ref = leg_refs(batch_id, line.symbol)
+    row = line.row
+    return ApprovedLine(
+        line.symbol, row.side, line.position_size, row.current_price, row.stop_loss, row.take_profit,
+        row.target_date, row.strategy, row.win_rate, row.adx, entry_ref=entry_ref,
+        take_profit_ref=take_profit_ref, stop_loss_ref=stop_loss_ref, order_type=line.order_type,
+    )
 
 
 def _check_lines(

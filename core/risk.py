@@ -155,11 +155,12 @@ def check_order(
 def _state_reasons(
     order: OrderRequest, limits: RiskLimits, state: RiskState, position: Decimal, reducing: bool
 ) -> list[str]:
-    what = f"{_describe(order)} (position {position})"
     if state.trading_state is TradingState.HALTED and not is_protective(position, order):
+        what = f"{_describe(order)} (position {position})"
         return [f"{what}: trading is HALTED (kill switch): only stop exits and market orders that "
                 f"flatten a position are accepted; {RESUME_HINT}"]
     if state.trading_state is TradingState.REDUCING and not reducing:
+        what = f"{_describe(order)} (position {position})"
         return [f"{what}: trading is reducing-only (REDUCING) because the daily loss limit "
                 f"(max_daily_loss {limits.max_daily_loss}) was crossed: only orders that reduce a "
                 f"position are accepted until the next trading day"]
@@ -168,21 +169,21 @@ def _state_reasons(
 
 def _size_reasons(order: OrderRequest, limits: RiskLimits, reference_price: Decimal | None) -> list[str]:
     reasons: list[str] = []
-    what = _describe(order)
     if limits.max_order_quantity is not None and order.quantity > limits.max_order_quantity:
-        reasons.append(f"{what}: quantity {order.quantity} is above max_order_quantity "
+        reasons.append(f"{_describe(order)}: quantity {order.quantity} is above max_order_quantity "
                        f"{limits.max_order_quantity}: send at most {limits.max_order_quantity} shares "
                        f"per order (split it) or raise the limit")
     if limits.max_order_notional is not None:
         price = order_price(order, reference_price)
         if price is None:
-            reasons.append(f"{what}: cannot check max_order_notional {limits.max_order_notional}: "
-                           f"a {order.order_type.value} order needs a reference price; "
+            reasons.append(f"{_describe(order)}: cannot check max_order_notional "
+                           f"{limits.max_order_notional}: a {order.order_type.value} order needs a "
+                           f"reference price; "
                            f"get a current price for {order.symbol} first")
         elif order.quantity * price > limits.max_order_notional:
-            reasons.append(f"{what}: notional {order.quantity * price} ({order.quantity} x {price}) is "
-                           f"above max_order_notional {limits.max_order_notional}: reduce the quantity "
-                           f"or raise the limit")
+            reasons.append(f"{_describe(order)}: notional {order.quantity * price} "
+                           f"({order.quantity} x {price}) is above max_order_notional "
+                           f"{limits.max_order_notional}: reduce the quantity or raise the limit")
     return reasons
 
 
@@ -194,24 +195,23 @@ def _exposure_reasons(
     reference_price: Decimal | None,
 ) -> list[str]:
     reasons: list[str] = []
-    what = _describe(order)
     after = position + signed_quantity(order)
     if limits.max_position_per_symbol is not None and abs(after) > limits.max_position_per_symbol:
-        reasons.append(f"{what}: position would be {after} shares (now {position}), above "
-                       f"max_position_per_symbol {limits.max_position_per_symbol}: reduce the order "
+        reasons.append(f"{_describe(order)}: position would be {after} shares (now {position}), "
+                       f"above max_position_per_symbol {limits.max_position_per_symbol}: reduce the order "
                        f"or raise the limit")
     if limits.max_open_positions is not None and position == ZERO:
         open_after = 1 + sum(1 for sym, qty in state.positions.items() if qty != ZERO and sym != order.symbol)
         if open_after > limits.max_open_positions:
-            reasons.append(f"{what}: opening {order.symbol} would make {open_after} open positions, "
-                           f"above max_open_positions {limits.max_open_positions}: close a position "
-                           f"first or raise the limit")
+            reasons.append(f"{_describe(order)}: opening {order.symbol} would make {open_after} open "
+                           f"positions, above max_open_positions {limits.max_open_positions}: close a "
+                           f"position first or raise the limit")
     # In REDUCING the state reason already says the daily loss limit was crossed.
     loss_limit = limits.max_daily_loss
     if (loss_limit is not None and state.trading_state is not TradingState.REDUCING
             and state.daily_pnl < -loss_limit):
-        reasons.append(f"{what}: today's loss {-state.daily_pnl} is beyond max_daily_loss "
-                       f"{loss_limit}: only orders that reduce a position are accepted "
+        reasons.append(f"{_describe(order)}: today's loss {-state.daily_pnl} is beyond "
+                       f"max_daily_loss {loss_limit}: only orders that reduce a position are accepted "
                        f"until the next trading day")
     reasons += _band_reasons(order, limits, reference_price)
     return reasons
@@ -221,14 +221,13 @@ def _band_reasons(order: OrderRequest, limits: RiskLimits, reference_price: Deci
     band = limits.price_band_pct
     if band is None:
         return []
-    what = _describe(order)
     if reference_price is None or reference_price <= ZERO:
-        return [f"{what}: cannot check price_band_pct {band}: no valid reference price "
+        return [f"{_describe(order)}: cannot check price_band_pct {band}: no valid reference price "
                 f"(got {reference_price}); get a current price for {order.symbol} first"]
     reasons = []
     for name, price in (("limit price", order.limit_price), ("stop price", order.stop_price)):
         if price is not None and abs(price - reference_price) > band * reference_price:
-            reasons.append(f"{what}: {name} {price} is more than price_band_pct {band} "
+            reasons.append(f"{_describe(order)}: {name} {price} is more than price_band_pct {band} "
                            f"({band * 100}%) away from the reference price {reference_price}: "
                            f"check the price, or widen the band")
     return reasons
@@ -246,6 +245,8 @@ def _rate_reasons(order: OrderRequest, limits: RiskLimits, state: RiskState, now
 
 
 def _describe(order: OrderRequest) -> str:
+    # Called only once a limit is broken: every order is checked, and the text costs more than
+    # the checks that pass.
     return f"{order.order_type.value} {order.side.value} {order.quantity} {order.symbol}"
 
 

@@ -332,6 +332,63 @@ class Outbox(Protocol):
 def json_ready(value: object, where: str = "payload") -> object:
     """`value` as plain JSON values: Decimal becomes its string, date and datetime their ISO
     text, tuples lists. Raises ValueError naming the path of anything else."""
+    try:
+        return _plain(value)
+    except _NotJson:
+        # Walked again only to name the path: the fast walk does not build paths it never needs.
+        return _explained(value, where)
+
+
+class _NotJson(Exception):
+    """Something JSON cannot hold: `_explained` says what and where."""
+
+
+def _plain(value: object) -> object:
+    # The types a payload is made of, by exact type first and without building paths; anything
+    # else (subclasses, other mappings) goes the general way.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is Decimal:
+        return _plain_decimal(value)  # type: ignore[arg-type]  # its type is Decimal exactly
+    if kind is dict:
+        return _plain_mapping(value)  # type: ignore[arg-type]  # its type is dict exactly
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]  # type: ignore[attr-defined]  # list or tuple
+    return _plain_general(value)
+
+
+def _plain_decimal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise _NotJson
+    return str(value)
+
+
+def _plain_mapping(value: Mapping[object, object]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise _NotJson
+        result[key] = _plain(item)
+    return result
+
+
+def _plain_general(value: object) -> object:
+    # The same rules as `_explained`, in the same order, for values of other (sub)types.
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, Decimal):
+        return _plain_decimal(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return _plain_mapping(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    raise _NotJson
+
+
+def _explained(value: object, where: str) -> object:
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, Decimal):
@@ -345,10 +402,10 @@ def json_ready(value: object, where: str = "payload") -> object:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{where} has the key {key!r}; JSON object keys must be strings")
-            result[key] = json_ready(item, f"{where}.{key}")
+            result[key] = _explained(item, f"{where}.{key}")
         return result
     if isinstance(value, list | tuple):
-        return [json_ready(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return [_explained(item, f"{where}[{index}]") for index, item in enumerate(value)]
     raise ValueError(
         f"{where} is a {type(value).__name__}, which JSON cannot hold; convert it to a string or number "
         f"(floats are refused too: money travels as Decimal strings)"
