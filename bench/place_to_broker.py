@@ -10,9 +10,11 @@ then times each placement from just before the POST is sent until:
   with millisecond wall-clock times on the same machine);
 - stored: every one of the 60 legs has its settled status stored (entries `filled`, exits `working`).
 Each leg goes through several statuses (received, submitted, working, filled): about 200 status
-reports per batch, each stored and acknowledged by the cloud one at a time.
+reports per batch, sent by the executor in `local_trading_statuses` frames (everything pending at
+the moment of sending) and stored by the cloud one frame per transaction.
 The executor does everything durably on the way: journal commits (SQLite WAL, synchronous=FULL)
-and the simulated broker's state file (write + fsync + rename) after every broker call.
+and the simulated broker's changes (one fsync'd journal line per broker call, compacted now and
+then into its state file).
 
 Prints human lines with the target, then, as the last line, one JSON line for tools:
 {"bench": "place_to_broker", "metrics": {"place_to_stored_p50_ms": {...}, ...}}. Target: p50 <= 10 ms.

@@ -285,6 +285,18 @@ class BatchStore(Protocol):
         """Every distinct report of one leg, in the order received. UnknownOrderRef if none such."""
         ...
 
+    async def record_leg_statuses(
+        self, reports: Sequence[tuple[str, LegReport]]
+    ) -> list[LegStatus | UnknownOrderRef]:
+        """Record several reports, each `(batch_id, report)`, in ONE transaction, each by the rules
+        of `record_leg_status`, in the given order (the report's `reported_at` is its time).
+
+        Returns, per report and in the same order, the leg's latest status after it, or an
+        UnknownOrderRef (returned, not raised: the other reports are still stored) when the batch
+        has no such leg. Raises ValueError, storing nothing, for a negative quantity or price.
+        """
+        ...
+
 
 class Outbox(Protocol):
     """The delivery stream of batches to executors, with per-account acknowledgements.

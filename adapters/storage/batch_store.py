@@ -29,6 +29,7 @@ from adapters.storage.outbox import (
     entry_from_row,
     locked_counter_query,
 )
+from adapters.storage.status_batches import record_leg_statuses
 from adapters.storage.tables import batch_legs, batch_lines, batches, idempotency_keys, leg_reports, outbox
 from adapters.storage.write_units import StatementRunner, run_write
 from core.batches import ApprovedBatch
@@ -212,6 +213,11 @@ class SqlBatchStore:
             latest = select(batch_legs).where(batch_legs.c.order_ref == order_ref)
             row = (await connection.execute(latest)).one()
             return leg_status_from_row(row)
+
+    async def record_leg_statuses(
+        self, reports: Sequence[tuple[str, LegReport]]
+    ) -> list[LegStatus | UnknownOrderRef]:
+        return await record_leg_statuses(self._engine, reports)
 
     async def leg_history(self, batch_id: str, order_ref: str) -> list[LegReport]:
         async with read_transaction(self._engine) as connection:

@@ -20,6 +20,8 @@ TRADING_ORDERS_GENERATED: Final = "trading_orders_generated"
 ACK: Final = "ack"
 LOCAL_TRADING_STATUS: Final = "local_trading_status"
 STATUS_ACKNOWLEDGED: Final = "status_acknowledged"
+LOCAL_TRADING_STATUSES: Final = "local_trading_statuses"
+STATUSES_ACKNOWLEDGED: Final = "statuses_acknowledged"
 EXECUTOR_STATUS: Final = "executor_status"
 HEARTBEAT: Final = "heartbeat"
 ERROR: Final = "error"
@@ -30,6 +32,8 @@ LEG_STATUSES: Final = frozenset(
 
 # Frames above this size are refused by both sides: a batch of 500 orders is about 150 kB.
 MAX_FRAME_BYTES: Final = 1 << 20
+# Statuses per `local_trading_statuses` frame: 500 reports are about 150 kB, well under the limit.
+MAX_STATUSES_PER_FRAME: Final = 500
 
 
 class Connected(msgspec.Struct, kw_only=True):
@@ -103,6 +107,28 @@ class LocalTradingStatus(msgspec.Struct, kw_only=True):
             )
 
 
+class LocalTradingStatuses(msgspec.Struct, kw_only=True):
+    """Several `local_trading_status` reports in one frame (executor -> server), stored by the
+    cloud in one transaction and answered with one `statuses_acknowledged`."""
+
+    statuses: list[LocalTradingStatus]
+
+    def __post_init__(self) -> None:
+        if len(self.statuses) > MAX_STATUSES_PER_FRAME:
+            raise msgspec.ValidationError(
+                f"{len(self.statuses)} statuses in one frame, at most {MAX_STATUSES_PER_FRAME}; "
+                f"split them - at `$.statuses`"
+            )
+
+
+class StatusesAcknowledged(msgspec.Struct, kw_only=True):
+    """The answer to `local_trading_statuses`: the `status_id`s the cloud stored (the executor may
+    forget those); `refused` says, per status id, why a report was not stored."""
+
+    status_ids: list[str]
+    refused: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class ExecutorStatus(msgspec.Struct, kw_only=True):
     account: str
     broker_connected: bool
@@ -127,6 +153,8 @@ DATA_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     ACK: Ack,
     LOCAL_TRADING_STATUS: LocalTradingStatus,
     STATUS_ACKNOWLEDGED: LocalTradingStatus,
+    LOCAL_TRADING_STATUSES: LocalTradingStatuses,
+    STATUSES_ACKNOWLEDGED: StatusesAcknowledged,
     EXECUTOR_STATUS: ExecutorStatus,
     HEARTBEAT: Heartbeat,
     ERROR: ErrorMessage,

@@ -29,7 +29,8 @@ from core.service_layer.cloud_types import (
     StatusReport,
     UnknownScan,
 )
-from core.stores import LegState, LegStatus, ScanStore
+from core.stores import LegReport, LegState, LegStatus, ScanStore, StoreError
+from core.values import OrderRef
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,39 @@ async def record_status(deps: CloudDeps, report: StatusReport) -> LegStatus:
     return leg
 
 
+async def record_statuses(
+    deps: CloudDeps, reports: Sequence[StatusReport]
+) -> list[LegStatus | ValueError | StoreError]:
+    """Store many legs' status reports in ONE store transaction (a `local_trading_statuses`
+    frame). Per report, in order: the leg's latest status after it, or why it was refused (a
+    ValueError for an unknown status or a negative number, UnknownOrderRef for a leg no batch has);
+    a refused report does not keep the others from being stored."""
+    now = deps.clock.now()
+    outcomes: list[LegStatus | ValueError | StoreError | None] = []
+    valid: list[tuple[str, LegReport]] = []
+    for report in reports:
+        try:
+            status = LegState.parse(report.status)
+            if report.filled < 0 or report.avg_price < 0:
+                raise ValueError(
+                    f"leg {report.order_ref}: filled ({report.filled}) and avg_price ({report.avg_price}) "
+                    f"must be 0 or more"
+                )
+        except ValueError as problem:
+            outcomes.append(problem)
+            continue
+        outcomes.append(None)  # the store's outcome, below
+        valid.append((report.batch_id, LegReport(OrderRef(report.order_ref), status, report.filled,
+                                                 report.avg_price, report.message, now)))
+    stored = iter(await deps.batches.record_leg_statuses(valid) if valid else [])
+    results = [next(stored) if outcome is None else outcome for outcome in outcomes]
+    refused = [outcome for outcome in results if not isinstance(outcome, LegStatus)]
+    for refusal in refused:
+        logger.warning("leg status refused", extra={"error": str(refusal)})
+    logger.info("leg statuses", extra={"reports": len(reports), "refused": len(refused)})
+    return results
+
+
 def order_file_rows(batch: ApprovedBatch) -> list[OrderFileRow]:
     """The batch as rows of the order file, in batch order."""
     return [
@@ -245,6 +279,7 @@ __all__ = [
     "place_modified_orders",
     "preview_scan",
     "record_status",
+    "record_statuses",
     "trading_orders_payload",
     "write_order_file",
 ]

@@ -16,8 +16,8 @@ from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 
 from adapters.wire import messages
-from core.service_layer.cloud import CloudDeps, StatusReport, record_status
-from core.stores import StoreError
+from core.service_layer.cloud import CloudDeps, StatusReport, record_status, record_statuses
+from core.stores import LegStatus, StoreError
 from entrypoints.cloud.auth import TokenBook, bearer_token
 from entrypoints.cloud.delivery_hub import (
     CLOSE_EXECUTOR_CONFLICT,
@@ -97,6 +97,8 @@ async def handle_frame(raw: str | bytes, peer: Peer, hub: DeliveryHub, deps: Clo
             await hub.ack(peer, data.seq)
         elif frame.event == messages.LOCAL_TRADING_STATUS:
             await _status(data, peer, hub, deps)
+        elif frame.event == messages.LOCAL_TRADING_STATUSES:
+            await _statuses(data, peer, hub, deps)
         elif frame.event == messages.EXECUTOR_STATUS:
             if peer.account is not None and data.account != peer.account:
                 raise ValueError(
@@ -107,7 +109,7 @@ async def handle_frame(raw: str | bytes, peer: Peer, hub: DeliveryHub, deps: Clo
         elif frame.event != messages.HEARTBEAT:
             raise ValueError(
                 f"{frame.event} is sent by the server, not to it; clients send resume, ack, "
-                f"local_trading_status, executor_status or heartbeat"
+                f"local_trading_status, local_trading_statuses, executor_status or heartbeat"
             )
     except ExecutorConflict as error:
         await peer.send(error_frame(str(error), "executor_conflict"))
@@ -137,3 +139,39 @@ async def _status(data: messages.LocalTradingStatus, peer: Peer, hub: DeliveryHu
     await peer.send(messages.encode(messages.STATUS_ACKNOWLEDGED, data))
     with contextlib.suppress(Exception):
         await hub.broadcast(messages.encode(messages.LOCAL_TRADING_STATUS, data))
+
+
+async def _statuses(
+    data: messages.LocalTradingStatuses, peer: Peer, hub: DeliveryHub, deps: CloudDeps
+) -> None:
+    """A frame of statuses: stored in one transaction, answered with ONE `statuses_acknowledged`
+    (the ids stored; the refused ones with their reason, which stay journaled at the executor),
+    then each stored one shown to the observers as a `local_trading_status`, as if sent alone."""
+    if peer.account is None:
+        raise ValueError("send resume {account, last_seq} first: statuses come from executors")
+    reports = [
+        StatusReport(item.batch_id, item.order_ref, item.status, item.filled, item.avg_price, item.message)
+        for item in data.statuses
+    ]
+    outcomes = await record_statuses(deps, reports)
+    stored: list[messages.LocalTradingStatus] = []
+    answer = messages.StatusesAcknowledged(status_ids=[])
+    for item, outcome in zip(data.statuses, outcomes, strict=True):
+        item.account = item.account or peer.account
+        if isinstance(outcome, LegStatus):
+            stored.append(item)
+            if item.status_id:
+                answer.status_ids.append(item.status_id)
+        elif item.status_id:
+            answer.refused[item.status_id] = str(outcome)
+    await peer.send(messages.encode(messages.STATUSES_ACKNOWLEDGED, answer))
+    if len(stored) < len(data.statuses):
+        refused = len(data.statuses) - len(stored)
+        first = next(str(o) for o in outcomes if not isinstance(o, LegStatus))
+        await peer.send(error_frame(
+            f"local_trading_statuses: {refused} of {len(data.statuses)} statuses were not stored "
+            f"(first: {first}); the others were", "bad_local_trading_statuses",
+        ))
+    with contextlib.suppress(Exception):
+        for item in stored:
+            await hub.broadcast(messages.encode(messages.LOCAL_TRADING_STATUS, item))

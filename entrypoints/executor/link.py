@@ -6,8 +6,12 @@ One connection at a time, for as long as the executor runs:
 - hand each `trading_orders_generated` to the handler (which journals it) and send the `ack` it
   returns; answer `heartbeat`s; drop the connection when the server has been silent for three of
   its heartbeat periods;
-- send the status reports the journal still owes whenever connected (they stay journaled until
-  `status_acknowledged`), and `executor_status` every few seconds and whenever it changes;
+- send the status reports the journal still owes whenever connected, everything pending at that
+  moment in `local_trading_statuses` frames of up to 500 (the cloud stores a frame in one
+  transaction and answers `statuses_acknowledged` with the ids stored; a report stays journaled
+  until then). A cloud that does not know the batch frame (it answers "unknown event") gets one
+  `local_trading_status` per report instead, each answered by `status_acknowledged`;
+- send `executor_status` every few seconds and whenever it changes;
 - reconnect with exponential backoff and jitter, saying in the log that the cloud is unreachable.
 A refused token (HTTP 401/403 at the handshake, or close code 1008) is not retried: `run` raises
 `TokenRefused`, whose message tells the user what to check.
@@ -38,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 CLOSE_POLICY = 1008
 REFUSED_HTTP = (401, 403)
+# How a cloud without `local_trading_statuses` answers it (messages.decode's BadFrame text).
+_UNKNOWN_BATCH_FRAME = f"unknown event {messages.LOCAL_TRADING_STATUSES!r}"
+# Acknowledged ids forgotten per turn of the event loop: each is a journal commit (an fsync), and
+# a new batch arriving meanwhile must not wait behind hundreds of them.
+ACKS_PER_TURN = 5
 TOKEN_HELP = "check --token or TRADEBRIDGE_TOKEN: it must be one of the cloud's TRADEBRIDGE_API_TOKENS"
 
 
@@ -57,6 +66,9 @@ class LinkHandler(Protocol):
     def pending_reports(self) -> Sequence[StatusReport]: ...
 
     def on_status_acknowledged(self, status_id: str) -> None: ...
+
+    # Optional: `on_statuses_acknowledged(status_ids: Sequence[str]) -> None`, to forget many
+    # reports at once (one journal transaction); without it each id goes to on_status_acknowledged.
 
     async def executor_status(self) -> messages.ExecutorStatus: ...
 
@@ -141,6 +153,8 @@ class CloudLink:
         self._reports_waiting = asyncio.Event()
         self._status_changed = asyncio.Event()
         self._send_lock = asyncio.Lock()
+        self._batch_frames = True  # False once the cloud said it does not know them (an old cloud)
+        self._sent: dict[str, float] = {}  # status id -> when sent on this connection
         self.connected = False
         self.attempts = 0  # failed attempts since the last good connection
         self.sessions = 0
@@ -239,11 +253,16 @@ class CloudLink:
             last_seq,
         )
         heard = [asyncio.get_running_loop().time()]
+        self._sent = {}
+        self._acks: list[str] = []  # acknowledged ids not yet forgotten by the handler
+        self._acks_waiting = asyncio.Event()
+        self._batch_frames = True
         tasks = [
             asyncio.create_task(self._read(socket, heard), name="link-read"),
             asyncio.create_task(self._send_reports(socket), name="link-reports"),
             asyncio.create_task(self._send_status(socket), name="link-status"),
             asyncio.create_task(self._watch(hello.heartbeat_seconds, heard), name="link-watchdog"),
+            asyncio.create_task(self._forget_acknowledged(), name="link-acks"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -278,28 +297,86 @@ class CloudLink:
             elif frame.event == messages.STATUS_ACKNOWLEDGED:
                 if frame.data.status_id:
                     self._handler.on_status_acknowledged(frame.data.status_id)
+            elif frame.event == messages.STATUSES_ACKNOWLEDGED:
+                self._acknowledged(frame.data)
             elif frame.event == messages.HEARTBEAT:
                 now = datetime.now(UTC).isoformat()
                 await self._send(socket, messages.HEARTBEAT, messages.Heartbeat(time=now))
             elif frame.event == messages.ERROR:
+                if self._batch_frames and frame.data.message.startswith(_UNKNOWN_BATCH_FRAME):
+                    logger.info("the cloud does not take local_trading_statuses; sending statuses one by one")
+                    self._batch_frames = False
+                    self._sent.clear()  # what went in batch frames was not stored: send it again
+                    self._reports_waiting.set()
+                    continue
                 logger.warning("the cloud refused a message: %s (%s)", frame.data.message, frame.data.code)
+
+    def _acknowledged(self, answer: messages.StatusesAcknowledged) -> None:
+        """Queue the stored ids for `_forget_acknowledged`, so reading goes on (a new batch must not
+        wait behind hundreds of journal commits). Ids still queued when the connection drops are
+        simply sent again next time: the cloud stores a repeated report once and acknowledges it."""
+        for status_id, reason in answer.refused.items():
+            logger.warning(
+                "the cloud did not store status %s: %s (kept; sent again later)", status_id, reason
+            )
+        self._acks.extend(answer.status_ids)
+        self._acks_waiting.set()
+
+    async def _forget_acknowledged(self) -> None:
+        many = getattr(self._handler, "on_statuses_acknowledged", None)
+        while True:
+            await self._acks_waiting.wait()
+            self._acks_waiting.clear()
+            while self._acks:
+                if many is not None:
+                    ids, self._acks = self._acks, []
+                    many(ids)
+                    continue
+                ids, self._acks = self._acks[:ACKS_PER_TURN], self._acks[ACKS_PER_TURN:]
+                for status_id in ids:
+                    self._handler.on_status_acknowledged(status_id)
+                await asyncio.sleep(0)  # let a new batch or the sending go first
 
     async def _send_reports(self, socket: ClientConnection) -> None:
         loop = asyncio.get_running_loop()
-        sent: dict[str, float] = {}
+        sent = self._sent
         while True:
             self._reports_waiting.clear()
             now = loop.time()
+            due = []
             for report in self._handler.pending_reports():
                 last = sent.get(report.status_id)
-                if last is not None and now - last < self._resend_after:
-                    continue  # sent on this connection; the acknowledgement is on its way
-                if self._before_report is not None:
-                    self._before_report()
-                await self._send(socket, messages.LOCAL_TRADING_STATUS, wire_status(report, self.account))
-                sent[report.status_id] = now
+                if last is None or now - last >= self._resend_after:
+                    due.append(report)  # else: sent on this connection, its acknowledgement is on its way
+            for start in range(0, len(due), messages.MAX_STATUSES_PER_FRAME):
+                chunk = due[start : start + messages.MAX_STATUSES_PER_FRAME]
+                if self._batch_frames:
+                    if self._before_report is not None:
+                        for _ in chunk:  # once per report, as when each went alone (crash points count them)
+                            self._before_report()
+                    await self._send_batch(socket, [wire_status(report, self.account) for report in chunk])
+                else:
+                    for report in chunk:
+                        if self._before_report is not None:
+                            self._before_report()
+                        status = wire_status(report, self.account)
+                        await self._send(socket, messages.LOCAL_TRADING_STATUS, status)
+                sent.update((report.status_id, now) for report in chunk)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reports_waiting.wait(), timeout=1.0)
+
+    async def _send_batch(
+        self, socket: ClientConnection, statuses: list[messages.LocalTradingStatus]
+    ) -> None:
+        data = messages.LocalTradingStatuses(statuses=statuses)
+        frame = messages.encode(messages.LOCAL_TRADING_STATUSES, data)
+        if len(frame) > messages.MAX_FRAME_BYTES and len(statuses) > 1:
+            half = len(statuses) // 2  # long messages: two smaller frames
+            await self._send_batch(socket, statuses[:half])
+            await self._send_batch(socket, statuses[half:])
+            return
+        async with self._send_lock:
+            await socket.send(frame.decode())
 
     async def _send_status(self, socket: ClientConnection) -> None:
         loop = asyncio.get_running_loop()

@@ -49,8 +49,17 @@ logger = logging.getLogger("tradebridge.executor")
 HALT_POLL_SECONDS = 0.5
 
 
+EXIT_CLIENT_ID_IN_USE = 4
+CLIENT_ID_IN_USE = 326  # TWS: another API connection holds this client id
+
+
 class IbkrUnavailable(RuntimeError):
     """The IBKR adapter cannot be imported."""
+
+
+class ClientIdInUse(RuntimeError):
+    """TWS refused the connection: another program is connected with this TWS_CLIENT_ID. Not retried:
+    two executors on one client id would see (and reconcile against) each other's orders."""
 
 
 class ExecutorRun:
@@ -111,7 +120,17 @@ class ExecutorRun:
         if options.account and not config.account:
             config = replace(config, account=options.account)
         self._configured_account = config.account
-        return IbkrBroker(config)
+        crash = self._crash
+
+        class IbkrBrokerWithCrashPoints(IbkrBroker):
+            """The crash tests' `before_broker` / `after_broker` points around each bracket."""
+
+            async def place_bracket(self, bracket: BracketRequest) -> None:
+                crash.reached("before_broker")
+                await super().place_bracket(bracket)
+                crash.reached("after_broker")
+
+        return IbkrBrokerWithCrashPoints(config)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -163,6 +182,9 @@ class ExecutorRun:
                     if isinstance(error, TokenRefused):
                         logger.error("%s. Stopping: a refused token is not retried.", error)
                         return EXIT_TOKEN_REFUSED
+                    if isinstance(error, ClientIdInUse):
+                        logger.error("%s", error)
+                        return EXIT_CLIENT_ID_IN_USE
                     if error is not None:
                         raise error
                     if task.get_name() == "broker":
@@ -211,9 +233,15 @@ class ExecutorRun:
                         "broker connected (account %s); reconciling the journal with the broker",
                         self.broker.account,
                     )
-                plan = await self.service.start()
+                decided = self._decided()
+                plan = await self.service.start()  # also places what waited for reconciliation
                 break
             except BrokerError as error:
+                if error.code == CLIENT_ID_IN_USE:
+                    raise ClientIdInUse(
+                        f"{error}. Stopping: a client id in use is not retried (each executor needs "
+                        "its own TWS_CLIENT_ID)"
+                    ) from None
                 delay = backoff.delay(attempt, 0.5)
                 attempt += 1
                 logger.warning(
@@ -232,6 +260,8 @@ class ExecutorRun:
         logger.info(
             "reconciled with the broker: %s; trading state %s", summary, self.service.trading_state.value
         )
+        if self._decided() > decided:  # batches that arrived before the broker was ready were placed
+            self._crash.reached("after_place")
         self._after_step()
         self._place_wanted = True
         self._wake.set()
@@ -255,6 +285,9 @@ class ExecutorRun:
 
     def _unsent(self) -> int:
         return sum(1 for leg in self.journal.legs() if leg.placement is Placement.PENDING)
+
+    def _decided(self) -> int:
+        return sum(1 for leg in self.journal.legs() if leg.placement is not Placement.PENDING)
 
     def _after_step(self) -> None:
         for notice in self.service.notices:

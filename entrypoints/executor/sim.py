@@ -2,10 +2,13 @@
 simulated market moves its prices.
 
 `DurableSimulatedBroker` is the Broker port over `adapters.simulated.SimulatedBroker`, saving
-the broker's whole state to a JSON file after every change (write a temporary file, fsync, rename,
-fsync the directory) BEFORE the call returns. So a kill -9 of the executor cannot lose what the
-"broker" accepted: like a real broker, it still holds every order when the executor restarts,
-which is what reconciliation and the crash tests rely on.
+what each call changed BEFORE the call returns: one fsync'd line appended to a journal next to the
+state file, with periodic compaction into the state file (see `entrypoints.executor.sim_journal`:
+the cost of a call no longer grows with the history). So a kill -9 of the executor cannot lose
+what the "broker" accepted: like a real broker, it still holds every order when the executor
+restarts, which is what reconciliation and the crash tests rely on. The state file stays
+`SimulatedBroker.state_dict()` as JSON, rewritten about every second while the market moves and
+at a clean stop.
 
 `RandomWalkMarket` moves the price of every symbol the account trades: a seeded random walk from
 the first price (each order's entry price), one step per tick, so brackets reach their target or
@@ -15,16 +18,12 @@ their stop. With the same seed, each symbol walks the same path.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
-
-import msgspec
 
 from adapters.simulated import SimulatedBroker, SimulationConfig
 from core.broker_events import AccountSnapshot, BrokerOrder, BrokerPosition, Fill
@@ -32,39 +31,18 @@ from core.orders import BracketRequest, OrderRequest
 from core.ports import BrokerListener, Clock, Unsubscribe
 from core.values import OrderRef
 from entrypoints.executor.crash import CrashHook
+from entrypoints.executor.sim_journal import StateJournal
 
 logger = logging.getLogger(__name__)
-_encoder = msgspec.json.Encoder()  # several times faster than json.dumps on a large state
 CENT = Decimal("0.01")
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself must survive a power loss too
-    finally:
-        os.close(directory)
-
-
-def load_state_file(path: Path) -> dict[str, Any] | None:
-    """The saved broker state, or None when there is none yet."""
-    try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    return state
+# The state file is rewritten (from the market's loop, off the broker calls) once the broker has
+# been quiet this long after a change, and at least this often while it stays busy.
+REFRESH_QUIET_SECONDS = 0.2
+REFRESH_SECONDS = 1.0
 
 
 class DurableSimulatedBroker:
-    """The Broker port over a SimulatedBroker whose state is saved to `path` after every change
+    """The Broker port over a SimulatedBroker whose changes are saved durably by every call
     (see the module docstring). `path` None keeps it in memory only."""
 
     def __init__(
@@ -78,7 +56,10 @@ class DurableSimulatedBroker:
         self.path = path
         self._crash = crash or CrashHook()
         self._on_placed = on_placed
-        state = load_state_file(path) if path is not None else None
+        self._journal = StateJournal(path) if path is not None else None
+        self._refreshed = self._changed = time.monotonic()
+        self._unrefreshed = False  # changes journaled since the state file was last rewritten
+        state = self._journal.load() if self._journal is not None else None
         if state is not None:
             self.inner = SimulatedBroker.from_state(state, clock)
             logger.info(
@@ -91,12 +72,27 @@ class DurableSimulatedBroker:
         else:
             config = SimulationConfig(account=account) if account else SimulationConfig()
             self.inner = SimulatedBroker(clock, config)
-            self.save()
+        if self._journal is not None:
+            self._journal.start(self.inner)  # a fresh snapshot, an empty journal
 
-    def save(self) -> None:
-        """Persist what the broker holds now (atomically, durably)."""
-        if self.path is not None:
-            write_atomically(self.path, _encoder.encode(self.inner.state_dict()))
+    def save(self, symbols: Iterable[str] | None = None) -> None:
+        """Persist durably what changed (for calls on `symbols`; None: look at everything)."""
+        if self._journal is not None:
+            self._journal.record(self.inner, symbols)
+            self._changed, self._unrefreshed = time.monotonic(), True
+
+    def refresh_state_file(self) -> None:
+        """Rewrite the state file as of now (for people and tools reading it while it runs)."""
+        if self._journal is not None:
+            self._journal.refresh(self.inner)
+        self._refreshed, self._unrefreshed = time.monotonic(), False
+
+    def refresh_due(self) -> bool:
+        """Whether the state file lags behind: quiet for a moment after a change, or long enough."""
+        now = time.monotonic()
+        return self._unrefreshed and (
+            now - self._changed >= REFRESH_QUIET_SECONDS or now - self._refreshed >= REFRESH_SECONDS
+        )
 
     # -- the market ----------------------------------------------------------------------------
 
@@ -106,7 +102,7 @@ class DurableSimulatedBroker:
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market (fills happen now); saved before the fills' events are acted on."""
         self.inner.set_price(symbol, price)
-        self.save()
+        self.save((symbol,))
 
     def active_symbols(self) -> set[str]:
         """Symbols with working orders or an open position: the ones worth moving."""
@@ -125,6 +121,8 @@ class DurableSimulatedBroker:
 
     async def disconnect(self) -> None:
         await self.inner.disconnect()
+        if self._journal is not None:
+            self._journal.close(self.inner)  # compacted: the state file holds everything
 
     def is_connected(self) -> bool:
         return self.inner.is_connected()
@@ -137,7 +135,7 @@ class DurableSimulatedBroker:
         try:
             await self.inner.place_bracket(bracket)
         finally:
-            self.save()  # a refusal may have changed nothing, but a partial change must be kept
+            self.save((bracket.symbol,))  # a refusal may have changed nothing; a partial change is kept
         self._crash.reached("after_broker")
         if self._on_placed is not None:
             self._on_placed(bracket)
@@ -146,13 +144,14 @@ class DurableSimulatedBroker:
         try:
             await self.inner.place_order(order)
         finally:
-            self.save()
+            self.save((order.symbol,))
 
     async def cancel_order(self, order_ref: OrderRef) -> None:
+        known = self.inner.exchange.orders.get(order_ref)
         try:
             await self.inner.cancel_order(order_ref)
         finally:
-            self.save()
+            self.save(() if known is None else (known.symbol,))
 
     async def open_orders(self) -> Sequence[BrokerOrder]:
         return await self.inner.open_orders()
@@ -197,13 +196,13 @@ class RandomWalkMarket:
 
     def open_prices(self, prices: Mapping[str, Decimal]) -> None:
         """Start each symbol at its price unless the market already has a price for it (saved once)."""
-        opened = False
+        opened = []
         for symbol, price in prices.items():
             if self._broker.price(symbol) is None:
                 self._broker.inner.set_price(symbol, price.quantize(CENT, ROUND_HALF_UP))
-                opened = True
+                opened.append(symbol)
         if opened:
-            self._broker.save()
+            self._broker.save(opened)
 
     def tick(self) -> None:
         """One step of every active symbol, in a fixed order."""
@@ -229,5 +228,7 @@ class RandomWalkMarket:
             await asyncio.sleep(self._tick)
             try:
                 self.tick()
+                if self._broker.refresh_due():
+                    self._broker.refresh_state_file()
             except Exception:  # a bad tick must not stop the market; say so and go on
                 logger.exception("the simulated market could not move prices")

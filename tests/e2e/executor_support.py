@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from entrypoints.data import sample_scan_path
+from entrypoints.executor.sim_journal import StateJournal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"filled", "cancelled", "rejected"}
@@ -221,7 +222,9 @@ class Executor:
         return self.console.read_text(encoding="utf-8", errors="replace") if self.console.exists() else ""
 
     def broker_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = json.loads(self.state_file.read_text(encoding="utf-8"))
+        # The state file plus the journal of the broker's changes since (sim_journal), as restored.
+        state = StateJournal(self.state_file).load()
+        assert state is not None, f"no simulated broker state at {self.state_file}"
         return state
 
 

@@ -78,6 +78,7 @@ def crash_and_recover(
     )
     executor.start()
     try:
+        executor.wait_connected()  # the reports may all be in already: never stop it mid-start
         batch = wait_for(
             "every leg's status at the cloud after the restart",
             30,

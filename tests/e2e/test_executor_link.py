@@ -78,6 +78,8 @@ class FakeCloud:
     silent: bool = False  # after `connected`, never say anything again
     close_1008: bool = False
     batch: bool = True
+    knows_status_batches: bool = True  # False: a cloud from before `local_trading_statuses`
+    refuse_first_once: bool = False  # the first status of the first batch frame is not stored
 
     async def handle(self, socket: ServerConnection) -> None:
         self.connections += 1
@@ -116,6 +118,17 @@ class FakeCloud:
                 await socket.send(messages.encode(messages.HEARTBEAT, messages.Heartbeat()).decode())
             elif frame["event"] == "local_trading_status":
                 await socket.send(json.dumps({"event": "status_acknowledged", "data": frame["data"]}))
+            elif frame["event"] == "local_trading_statuses" and not self.knows_status_batches:
+                refusal = messages.ErrorMessage(message="unknown event 'local_trading_statuses'; known: ...")
+                await socket.send(messages.encode(messages.ERROR, refusal).decode())
+            elif frame["event"] == "local_trading_statuses":
+                ids = [status["status_id"] for status in frame["data"]["statuses"]]
+                answer = messages.StatusesAcknowledged(status_ids=ids[1:], refused={ids[0]: "unknown leg"})
+                if self.refuse_first_once:
+                    self.refuse_first_once = False
+                else:
+                    answer = messages.StatusesAcknowledged(status_ids=ids)
+                await socket.send(messages.encode(messages.STATUSES_ACKNOWLEDGED, answer).decode())
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return [frame for frame in self.frames if frame["event"] == name]
@@ -181,8 +194,57 @@ async def test_resume_ack_heartbeat_statuses_and_executor_status() -> None:
     assert cloud.events("resume")[0]["data"] == {"account": "ACC1", "last_seq": 5}
     assert handler.batches == [("B1", 6)]
     assert cloud.events("ack")[0]["data"] == {"seq": 6}
-    assert [f["data"]["status_id"] for f in cloud.events("local_trading_status")] == ["s1", "s2", "s3"]
+    # Everything pending at the moment of sending goes in one frame; later reports in the next.
+    frames = cloud.events("local_trading_statuses")
+    assert [[s["status_id"] for s in f["data"]["statuses"]] for f in frames] == [["s1", "s2"], ["s3"]]
+    assert frames[0]["data"]["statuses"][0]["account"] == "ACC1"
+    assert not cloud.events("local_trading_status")
     assert cloud.events("executor_status")[0]["data"]["account"] == "ACC1"
+
+
+async def test_many_pending_reports_go_in_frames_of_at_most_500() -> None:
+    cloud, port = FakeCloud(batch=False), free_port()
+    handler = Handler(reports=[report(number) for number in range(1, 1202)])
+    async with running(cloud, port):
+        link = CloudLink(f"ws://127.0.0.1:{port}/listen_events", TOKEN, "ACC1", handler)
+        task = asyncio.create_task(link.run())
+        try:
+            await until(lambda: not handler.pending_reports())
+        finally:
+            task.cancel()
+    sizes = [len(frame["data"]["statuses"]) for frame in cloud.events("local_trading_statuses")]
+    assert sizes == [500, 500, 201]
+
+
+async def test_a_refused_status_stays_pending_and_is_sent_again() -> None:
+    cloud, port = FakeCloud(batch=False, refuse_first_once=True), free_port()
+    handler = Handler(reports=[report(1), report(2)])
+    async with running(cloud, port):
+        link = CloudLink(
+            f"ws://127.0.0.1:{port}/listen_events", TOKEN, "ACC1", handler, resend_after=0.2
+        )
+        task = asyncio.create_task(link.run())
+        try:
+            await until(lambda: [r.status_id for r in handler.pending_reports()] == ["s1"])
+            await until(lambda: not handler.pending_reports())
+        finally:
+            task.cancel()
+    frames = cloud.events("local_trading_statuses")
+    assert [[s["status_id"] for s in f["data"]["statuses"]] for f in frames] == [["s1", "s2"], ["s1"]]
+
+
+async def test_a_cloud_without_status_batches_gets_one_status_per_frame() -> None:
+    cloud, port = FakeCloud(batch=False, knows_status_batches=False), free_port()
+    handler = Handler(reports=[report(1), report(2)])
+    async with running(cloud, port):
+        link = CloudLink(f"ws://127.0.0.1:{port}/listen_events", TOKEN, "ACC1", handler)
+        task = asyncio.create_task(link.run())
+        try:
+            await until(lambda: not handler.pending_reports())
+        finally:
+            task.cancel()
+    assert len(cloud.events("local_trading_statuses")) == 1
+    assert [f["data"]["status_id"] for f in cloud.events("local_trading_status")] == ["s1", "s2"]
 
 
 async def test_a_silent_server_is_left_after_three_heartbeats_and_the_link_reconnects() -> None:
@@ -320,3 +382,28 @@ async def test_wss_with_a_private_ca_is_verified(tmp_path: Path) -> None:
             await untrusted.run()  # the certificate is not trusted without --ca-file: no connection
     assert delays and not untrusted.connected
     assert cloud.connections == 1
+
+
+@dataclass
+class BatchAckHandler(Handler):
+    """A handler that forgets many acknowledged reports at once."""
+
+    acknowledged: list[list[str]] = field(default_factory=list)
+
+    def on_statuses_acknowledged(self, status_ids: Sequence[str]) -> None:
+        self.acknowledged.append(list(status_ids))
+        for status_id in status_ids:
+            self.on_status_acknowledged(status_id)
+
+
+async def test_a_handler_that_takes_many_acknowledgements_gets_them_at_once() -> None:
+    cloud, port = FakeCloud(batch=False), free_port()
+    handler = BatchAckHandler(reports=[report(number) for number in range(1, 8)])
+    async with running(cloud, port):
+        link = CloudLink(f"ws://127.0.0.1:{port}/listen_events", TOKEN, "ACC1", handler)
+        task = asyncio.create_task(link.run())
+        try:
+            await until(lambda: not handler.pending_reports())
+        finally:
+            task.cancel()
+    assert handler.acknowledged == [[f"s{number}" for number in range(1, 8)]]

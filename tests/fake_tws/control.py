@@ -4,7 +4,8 @@ Each request is one line `{"op": "<name>", "args": {...}}`; each answer is one l
 `{"ok": true, "result": ...}` or `{"ok": false, "error": "<what was wrong>"}`. Decimals travel as
 strings. The operations mirror `FakeTWS`:
 
-    ping, set_price(symbol, price), reject_next_order(code, reason), skip_next_order_status(count),
+    ping, set_price(symbol, price), reject_next_order(code, reason),
+    reject_order(order_ref, code, reason), skip_next_order_status(count),
     set_delay(seconds), set_partial_fill(quantity|null), drop_connections(client_id|null),
     send_error(code, message), set_unknown_symbols_error(enabled), set_known_symbols(symbols),
     orders, executions, positions, requests, messages_per_second_max, connected_client_ids
@@ -32,6 +33,9 @@ def operations(fake: FakeTWS) -> dict[str, Operation]:
         "ping": lambda a: "pong",
         "set_price": lambda a: fake.set_price(a["symbol"], str(a["price"])),
         "reject_next_order": lambda a: fake.reject_next_order(int(a.get("code", 201)), a.get("reason", "")),
+        "reject_order": lambda a: fake.reject_order(
+            a["order_ref"], int(a.get("code", 201)), a.get("reason", "")
+        ),
         "skip_next_order_status": lambda a: fake.skip_next_order_status(int(a.get("count", 1))),
         "set_delay": lambda a: fake.set_delay(float(a["seconds"])),
         "set_partial_fill": lambda a: fake.set_partial_fill(
@@ -134,6 +138,10 @@ class FakeTWSControl:
     def set_price(self, symbol: str, price: object) -> None:
         """Set a stock's last price (ticks, fills, pushes)."""
         self.call("set_price", symbol=symbol, price=str(price))
+
+    def reject_order(self, order_ref: str, code: int = 201, reason: str = "") -> None:
+        """Reject an order the fake already holds (e.g. 201 on a live stop), as TWS does."""
+        self.call("reject_order", order_ref=order_ref, code=code, reason=reason)
 
     def reject_next_order(self, code: int = 201, reason: str = "") -> None:
         """Reject the next new order with `code`."""

@@ -205,6 +205,22 @@ class MemoryBatchStore:
             self.batches[batch_id] = dataclasses.replace(stored, legs=legs)
         return current
 
+    async def record_leg_statuses(
+        self, reports: Sequence[tuple[str, LegReport]]
+    ) -> list[LegStatus | UnknownOrderRef]:
+        if any(report.filled < 0 or report.avg_price < 0 for _, report in reports):
+            raise ValueError("filled and avg_price must be 0 or more; nothing of the batch was stored")
+        outcomes: list[LegStatus | UnknownOrderRef] = []
+        for batch_id, report in reports:
+            try:
+                outcomes.append(await self.record_leg_status(
+                    batch_id, report.order_ref, report.status, report.filled, report.avg_price,
+                    report.message, report.reported_at,
+                ))
+            except UnknownOrderRef as unknown:
+                outcomes.append(unknown)
+        return outcomes
+
     async def leg_history(self, batch_id: str, order_ref: str) -> list[LegReport]:
         if order_ref not in self.history:
             raise UnknownOrderRef(batch_id, order_ref)

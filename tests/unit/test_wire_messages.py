@@ -61,3 +61,41 @@ def test_bad_frames_are_refused_with_the_reason(raw: bytes, message: str) -> Non
 def test_oversized_frames_are_refused_before_parsing() -> None:
     with pytest.raises(wire.BadFrame, match="above the"):
         wire.decode(b" " * (wire.MAX_FRAME_BYTES + 1))
+
+
+def _status(number: int, status: str = "working", price: str = "0") -> wire.LocalTradingStatus:
+    return wire.LocalTradingStatus(
+        batch_id="B1", order_ref=f"tb:B1:S{number}:E", symbol=f"S{number}", status=status,
+        filled=Decimal(1), avg_price=Decimal(price), status_id=f"s{number}", account="ACC1",
+    )
+
+
+@given(st.lists(st.decimals(min_value=Decimal(0), max_value=Decimal("99999"), places=4), max_size=30))
+def test_a_frame_of_statuses_round_trips_every_digit(prices: list[Decimal]) -> None:
+    data = wire.LocalTradingStatuses(
+        statuses=[_status(number, "filled", str(price)) for number, price in enumerate(prices)]
+    )
+    frame = wire.decode(wire.encode(wire.LOCAL_TRADING_STATUSES, data))
+    assert frame.event == wire.LOCAL_TRADING_STATUSES
+    assert frame.data == data
+    assert [str(s.avg_price) for s in frame.data.statuses] == [str(price) for price in prices]
+
+
+def test_statuses_acknowledged_round_trips_and_refusals_are_optional() -> None:
+    answer = wire.StatusesAcknowledged(status_ids=["s1", "s2"], refused={"s3": "no leg tb:B1:X:E"})
+    assert wire.decode(wire.encode(wire.STATUSES_ACKNOWLEDGED, answer)).data == answer
+    plain = wire.decode(b'{"event":"statuses_acknowledged","data":{"status_ids":["s9"]}}').data
+    assert plain == wire.StatusesAcknowledged(status_ids=["s9"], refused={})
+
+
+def test_a_frame_of_statuses_is_checked_item_by_item_and_capped() -> None:
+    bad = b'{"event":"local_trading_statuses","data":{"statuses":[' + (
+        b'{"batch_id":"B1","order_ref":"r","symbol":"A","status":"done"}]}}'
+    )
+    with pytest.raises(wire.BadFrame, match=r"local_trading_statuses: status 'done' is not one of"):
+        wire.decode(bad)
+    too_many = {"statuses": [_status(n) for n in range(wire.MAX_STATUSES_PER_FRAME + 1)]}
+    with pytest.raises(wire.BadFrame, match="at most 500; split them"):
+        wire.decode(wire.encode(wire.LOCAL_TRADING_STATUSES, too_many))
+    empty = wire.LocalTradingStatuses(statuses=[])
+    assert wire.decode(wire.encode(wire.LOCAL_TRADING_STATUSES, empty)).data == empty

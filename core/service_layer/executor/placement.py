@@ -265,7 +265,7 @@ class BracketPlacement:
                 continue  # reconciliation rebuilds the stop for these shares instead
             extra_legs, extra_reports, actions = self._intention(leg, intention)
             legs += extra_legs
-            reports += extra_reports
+            reports = alarms_win(reports, extra_reports)
             follow += actions
         fills = (event,) if isinstance(event, Fill) else ()
         self._gathered.add(JournalStep(legs=tuple(legs), fills=fills, reports=tuple(reports)))
@@ -370,3 +370,15 @@ class BracketPlacement:
         self.notices.append(message)
         self.needs_reconcile = True
 
+
+def alarms_win(reports: Sequence[StatusReport], alarms: Sequence[StatusReport]) -> list[StatusReport]:
+    """The step's reports with each alarm replacing the plain report of the same leg (keeping the
+    broker's words in the alarm). The cloud keeps a leg's final status over any later one, so a
+    stop's `rejected` sent with its `error` alarm would hide the alarm a person must see."""
+    alarmed = {alarm.order_ref for alarm in alarms}
+    said = {report.order_ref: report.message for report in reports if report.message}
+    kept = [report for report in reports if report.order_ref not in alarmed]
+    for alarm in alarms:
+        words = said.get(alarm.order_ref)
+        kept.append(replace(alarm, message=f"{alarm.message} (the broker said: {words})") if words else alarm)
+    return kept

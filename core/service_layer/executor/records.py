@@ -3,11 +3,12 @@ the refs of orders the executor adds itself (rebuilt stops, flattening orders)."
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from core.batches import REF_PREFIX
-from core.journal import LegRecord, LegStatus, StatusReport
+from core.journal import LegRecord, LegRole, LegStatus, StatusReport
 from core.order_status import OrderStatus
 from core.ports import Clock, IdGenerator
 from core.values import BatchId, OrderRef
@@ -69,3 +70,27 @@ def derived_ref(base: OrderRef, tag: str, taken: Collection[str]) -> OrderRef:
     while f"{base}:{tag}{n}" in taken:
         n += 1
     return OrderRef(f"{base}:{tag}{n}")
+
+
+ADDED_ROLES = frozenset({LegRole.REBUILT_STOP, LegRole.FLATTEN})
+
+
+def for_the_cloud(report: StatusReport, leg: LegRecord | None, legs: Iterable[LegRecord]) -> StatusReport:
+    """`report` as the cloud can take it. The cloud knows only the legs it delivered, and refuses
+    reports about any other ref; so a report about an order the executor added (`leg`: a rebuilt
+    stop, a flattening order) goes to its bracket's stop-loss leg (found in `legs`) as `error`,
+    saying what became of the added order. The status id stays: the acknowledgement matches."""
+    if leg is None or leg.role not in ADDED_ROLES:
+        return report
+    stop = next((r for r in legs if r.bracket_ref == leg.bracket_ref and r.role is LegRole.STOP_LOSS), None)
+    if stop is None:
+        return report
+    what = "flattening order" if leg.role is LegRole.FLATTEN else "rebuilt stop"
+    request = leg.request
+    text = f"stop {stop.order_ref} {stop.status.value}" + (f" ({stop.message})" if stop.message else "")
+    text += f"; {what} {leg.order_ref} ({request.side.value} {request.quantity} {request.symbol}) "
+    text += report.status.value + (f" {report.filled} at {report.avg_price}" if report.filled else "")
+    if report.message:
+        text += f": {report.message}"
+    return replace(report, order_ref=stop.order_ref, status=LegStatus.ERROR, filled=stop.filled,
+                   avg_price=stop.avg_price, message=text)

@@ -41,7 +41,7 @@ from core.service_layer.executor.gate import check_bracket, expiry_reason, rejec
 from core.service_layer.executor.intake import EXPIRED, IncomingBatch, IntakeResult, receive
 from core.service_layer.executor.placement import BracketPlacement
 from core.service_layer.executor.reconcile import JournalView, ReconciliationPlan, reconcile
-from core.service_layer.executor.records import Reporter
+from core.service_layer.executor.records import ADDED_ROLES, Reporter, for_the_cloud
 from core.service_layer.executor.restore import restore
 from core.service_layer.executor.settings import ExecutorSettings
 from core.values import OrderRef, TradingState
@@ -96,8 +96,14 @@ class ExecutorService:
         return self._journal.last_seq()
 
     def pending_reports(self) -> tuple[StatusReport, ...]:
-        """Status reports the cloud has not acknowledged, oldest first: (re)send them all."""
-        return self._journal.pending_reports()
+        """Status reports the cloud has not acknowledged, oldest first: (re)send them all. Those
+        about orders the executor added are addressed to their bracket's stop (`for_the_cloud`)."""
+        reports = self._journal.pending_reports()
+        journal = self._journal
+        if all((leg := journal.leg(r.order_ref)) is None or leg.role not in ADDED_ROLES for r in reports):
+            return reports
+        legs = journal.legs()
+        return tuple(for_the_cloud(report, journal.leg(report.order_ref), legs) for report in reports)
 
     def acknowledge_report(self, status_id: str) -> bool:
         """The cloud has this report (`status_acknowledged`)."""
