@@ -25,6 +25,7 @@ from core.broker_events import Fill
 from core.values import ZERO, Side
 
 COST_QUANTUM = Decimal("1e-12")
+_BUY = Side.BUY
 
 
 @dataclass(slots=True)
@@ -85,24 +86,30 @@ class Position:
                 f"fill {fill.exec_id} ({fill.symbol}) has price {fill.price}; a price must be above 0"
             )
         self.commissions += fill.commission
-        signed = fill.side.sign * fill.quantity
-        if self.quantity == ZERO or (self.quantity > ZERO) == (signed > ZERO):
-            self.quantity += signed
+        # Unary plus and minus round exactly as multiplying by the side's sign (+1 / -1) does, digit
+        # for digit, without turning the int into a Decimal first (this runs once per execution).
+        signed = +fill.quantity if fill.side is _BUY else -fill.quantity
+        quantity = self.quantity
+        if quantity == ZERO or (quantity > ZERO) == (signed > ZERO):
+            self.quantity = quantity + signed
             self.cost_basis += signed * fill.price
             return ZERO
         return self._reduce(signed, fill.price)
 
     def _reduce(self, signed: Decimal, price: Decimal) -> Decimal:
         """A fill against the position: close up to all of it, then open any rest at `price`."""
+        long = self.quantity > ZERO
         held = abs(self.quantity)
-        closing = min(held, abs(signed))
-        direction = 1 if self.quantity > ZERO else -1
+        size = abs(signed)
+        closing = held if held <= size else size  # min(held, size), the first of equals
         # Closing everything removes the whole cost basis exactly, whatever the average was.
         if closing == held:
             closed_cost = self.cost_basis
         else:
             closed_cost = (self.cost_basis * closing / held).quantize(COST_QUANTUM, ROUND_HALF_EVEN)
-        realized = direction * closing * price - closed_cost
+        # What (+1 or -1) * closing * price gives, digit for digit: rounding is symmetric in sign.
+        proceeds = closing * price
+        realized = (proceeds if long else -proceeds) - closed_cost
         self.realized_pnl += realized
         self.quantity += signed
         if closing == held:

@@ -39,19 +39,28 @@ class Ledger:
         The per-order minimum is charged with the first execution; later partial fills of the same
         order pay only once the per-share total passes the minimum.
         """
-        after = max(self.per_share * filled_after, self.min_commission)
+        # Compares instead of max(): the same result (max keeps the first of equals, so does this)
+        # without a builtin call; this runs once per execution.
+        minimum = self.min_commission
+        after = self.per_share * filled_after
+        if after < minimum:
+            after = minimum
         if filled_before == ZERO:
             return after
-        return after - max(self.per_share * filled_before, self.min_commission)
+        before = self.per_share * filled_before
+        if before < minimum:
+            before = minimum
+        return after - before
 
     def apply_fill(self, fill: Fill) -> None:
         """Book one execution: cash, position, realized P&L."""
         amount = fill.quantity * fill.price
         # A buy pays the amount, a sell receives it; both pay the commission.
         self.cash -= (amount if fill.side is _BUY else -amount) + fill.commission
-        position = self.positions_by_symbol.get(fill.symbol)
+        symbol = fill.symbol
+        position = self.positions_by_symbol.get(symbol)
         if position is None:
-            position = self.positions_by_symbol[fill.symbol] = Position(fill.symbol)
+            position = self.positions_by_symbol[symbol] = Position(symbol)
         position.apply(fill)
 
     @property

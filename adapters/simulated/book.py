@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.broker_events import BrokerOrder, OrderStatusUpdate
-from core.order_status import TRANSITIONS, OrderStatus, OrderTrigger, next_status
+from core.order_status import TRANSITIONS, InvalidTransition, OrderStatus, OrderTrigger, next_status
 from core.orders import OrderRequest
 from core.values import ZERO, OrderRef, OrderType, Side
 
@@ -18,12 +18,23 @@ _STOP = OrderType.STOP
 _STOP_LIMIT = OrderType.STOP_LIMIT
 
 
+def edges(trigger: OrderTrigger) -> dict[OrderStatus, OrderStatus]:
+    """The core transition table's edges for one trigger, keyed by the status they leave.
+
+    The matching hot path knows its trigger in advance; looking the status up in this slice of the
+    table costs one dict lookup instead of building a (status, trigger) key per change. A status
+    missing from the slice is a change the table forbids: raise `SimOrder.refused(trigger)`.
+    """
+    return {status: after for (status, edge), after in TRANSITIONS.items() if edge is trigger}
+
+
 class SimOrder:
     """An order as the simulated broker holds it.
 
     `quantity` is what the order is for at the broker now. It starts as the requested quantity;
     a bracket exit, once active, is resized to `filled + the bracket's open quantity`, the way a
-    broker resizes OCA children to the parent's fills.
+    broker resizes OCA children to the parent's fills. `limit_price`, `stop_price` and `tif` are
+    the request's, copied because matching reads them on every price.
     """
 
     __slots__ = (
@@ -34,6 +45,7 @@ class SimOrder:
         "commission",
         "filled",
         "is_buy",
+        "limit_price",
         "message",
         "notional",
         "order_type",
@@ -41,7 +53,9 @@ class SimOrder:
         "ref",
         "request",
         "status",
+        "stop_price",
         "symbol",
+        "tif",
         "triggered",
     )
 
@@ -50,7 +64,10 @@ class SimOrder:
         self.ref: OrderRef = request.order_ref
         self.symbol = request.symbol
         self.is_buy = request.side is _BUY
-        self.order_type = request.order_type
+        order_type = self.order_type = request.order_type
+        self.limit_price = request.limit_price
+        self.stop_price = request.stop_price
+        self.tif = request.tif
         self.broker_id = broker_id
         self.status = status
         self.quantity: Decimal = request.quantity
@@ -59,7 +76,6 @@ class SimOrder:
         self.notional = ZERO  # sum of quantity x price over the fills: keeps avg_price exact
         self.commission = ZERO
         # Stops (STP, STP LMT) stay untriggered until the price crosses the stop price.
-        order_type = request.order_type
         self.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
         self.message = ""
         self.code: int | None = None
@@ -71,6 +87,10 @@ class SimOrder:
         if status is None:  # not an edge of the table: let the core say why
             status = next_status(self.status, trigger, f"simulated order {self.ref}")
         self.status = status
+
+    def refused(self, trigger: OrderTrigger) -> InvalidTransition:
+        """The core's error for a change its table does not have (raise it)."""
+        return InvalidTransition(self.status, trigger, f"simulated order {self.ref}")
 
     def status_update(self) -> OrderStatusUpdate:
         """The broker's word on this order, as the port reports it."""
@@ -93,10 +113,12 @@ class SimBracket:
 
     __slots__ = ("entry", "exit_filled", "stop_loss", "take_profit")
 
-    def __init__(self, entry: SimOrder) -> None:
+    def __init__(
+        self, entry: SimOrder, take_profit: SimOrder | None = None, stop_loss: SimOrder | None = None
+    ) -> None:
         self.entry = entry
-        self.take_profit: SimOrder | None = None
-        self.stop_loss: SimOrder | None = None
+        self.take_profit = take_profit
+        self.stop_loss = stop_loss
         self.exit_filled = ZERO
 
     @property

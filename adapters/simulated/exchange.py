@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from adapters.simulated.account import Ledger
-from adapters.simulated.book import SimBracket, SimOrder
+from adapters.simulated.book import SimBracket, SimOrder, edges
 from adapters.simulated.brackets import attach_exit, on_entry_ended, on_entry_fill, on_exit_fill
 from adapters.simulated.config import SimulationConfig
 from adapters.simulated.matching import fill_price
-from core.broker_events import BrokerEvent, Fill
-from core.order_status import TERMINAL, OrderStatus, OrderTrigger
+from core.broker_events import BrokerEvent, Fill, OrderStatusUpdate
+from core.order_status import TERMINAL, OrderStatus, OrderTrigger, next_status
 from core.orders import BracketRequest, OrderRequest
 from core.ports import BrokerError, Clock
 from core.values import ZERO, ExecId, OrderRef, TimeInForce
@@ -34,6 +34,13 @@ _FILL = OrderTrigger.FILL
 _PARTIAL_FILL = OrderTrigger.PARTIAL_FILL
 _CANCEL = OrderTrigger.CANCEL
 _IOC = TimeInForce.IOC
+# Slices of the core transition table for the triggers the hot path applies (see `book.edges`).
+_ON_ACTIVATE = edges(_ACTIVATE)
+_ON_FILL = edges(_FILL)
+_ON_PARTIAL_FILL = edges(_PARTIAL_FILL)
+# A new order is SUBMITTED; what accepting or holding it makes it, read from the table once.
+_ACCEPTED = next_status(_SUBMITTED, _ACCEPT)
+_HELD_BACK = next_status(_SUBMITTED, _HOLD)
 
 Rejection = tuple[int, str]
 """A broker error code and reason that rejects an order (e.g. IB's 201)."""
@@ -116,12 +123,32 @@ class Exchange:
     def place_bracket(self, request: BracketRequest, rejections: dict[OrderRef, Rejection]) -> None:
         """Place entry, take profit and stop loss; the exits are HELD until the entry fills."""
         entry = self._record(request.entry, _SUBMITTED)
-        bracket = SimBracket(entry)
-        entry.bracket = bracket
-        take_profit = bracket.take_profit = self._record(request.take_profit, _SUBMITTED)
-        stop_loss = bracket.stop_loss = self._record(request.stop_loss, _SUBMITTED)
-        take_profit.bracket = stop_loss.bracket = bracket
-        entry_rejection = rejections.get(entry.ref) if rejections else None
+        take_profit = self._record(request.take_profit, _SUBMITTED)
+        stop_loss = self._record(request.stop_loss, _SUBMITTED)
+        entry.bracket = take_profit.bracket = stop_loss.bracket = SimBracket(entry, take_profit, stop_loss)
+        if rejections:
+            self._place_bracket_with_rejections(entry, take_profit, stop_loss, rejections)
+            return
+        # The common case, written out (it runs once per bracket): the entry is accepted and works,
+        # both exits are held. The reports are what `status_update()` makes of a new order.
+        events = self.events
+        entry.status = _ACCEPTED
+        events.append(OrderStatusUpdate(entry.ref, _ACCEPTED, ZERO, entry.quantity - ZERO, ZERO, "", None))
+        self._work(entry)
+        take_profit.status = stop_loss.status = _HELD_BACK
+        events.append(
+            OrderStatusUpdate(take_profit.ref, _HELD_BACK, ZERO, take_profit.quantity - ZERO, ZERO, "", None)
+        )
+        events.append(
+            OrderStatusUpdate(stop_loss.ref, _HELD_BACK, ZERO, stop_loss.quantity - ZERO, ZERO, "", None)
+        )
+        self.run_arrivals()
+
+    def _place_bracket_with_rejections(
+        self, entry: SimOrder, take_profit: SimOrder, stop_loss: SimOrder,
+        rejections: dict[OrderRef, Rejection],
+    ) -> None:
+        entry_rejection = rejections.get(entry.ref)
         if entry_rejection is not None:
             self.reject(entry, entry_rejection)
             for leg in (take_profit, stop_loss):
@@ -129,7 +156,7 @@ class Exchange:
             return
         self._accept(entry)
         for leg in (take_profit, stop_loss):
-            leg_rejection = rejections.get(leg.ref) if rejections else None
+            leg_rejection = rejections.get(leg.ref)
             if leg_rejection is not None:
                 self.reject(leg, leg_rejection)
             else:
@@ -157,7 +184,7 @@ class Exchange:
     def expire_day_orders(self) -> None:
         """End of the trading day: every open DAY order expires."""
         for order in list(self.open.values()):
-            if order.request.tif is TimeInForce.DAY and order.ref in self.open:
+            if order.tif is TimeInForce.DAY and order.ref in self.open:
                 self.finish(order, OrderTrigger.EXPIRE, "expired at the end of the day (DAY order)")
                 bracket = order.bracket
                 if bracket is not None and bracket.entry is order:
@@ -199,7 +226,7 @@ class Exchange:
                 matched = fill_price(order, price, None)
                 if matched is not None:
                     self._fill(order, matched)
-            if order.request.tif is _IOC and order.status not in TERMINAL:
+            if order.tif is _IOC and order.status not in TERMINAL:
                 self.finish(order, _CANCEL, "cancelled: IOC order, the remainder did not fill")
 
     # -- lifecycle primitives (used by brackets.py too) ------------------------------------------
@@ -224,11 +251,17 @@ class Exchange:
     def activate(self, order: SimOrder, quantity: Decimal) -> None:
         """Resize an exit to `quantity` and make it work (or keep working), and report it."""
         order.quantity = quantity
-        was_held = order.status is _HELD
-        order.move(_ACTIVATE)
-        if was_held:
+        was = order.status
+        status = _ON_ACTIVATE.get(was)
+        if status is None:
+            raise order.refused(_ACTIVATE)
+        order.status = status
+        if was is _HELD:
             self._work(order)
-        self.events.append(order.status_update())
+        filled = order.filled
+        self.events.append(OrderStatusUpdate(
+            order.ref, status, filled, quantity - filled, order.avg_price, order.message, order.code
+        ))
 
     def resize(self, order: SimOrder, quantity: Decimal) -> None:
         """Change the quantity of an open order and report it."""
@@ -236,10 +269,10 @@ class Exchange:
         self.events.append(order.status_update())
 
     def _record(self, request: OrderRequest, status: OrderStatus) -> SimOrder:
-        order = SimOrder(request, str(self.next_order_id), status)
-        self.next_order_id += 1
-        self.orders[order.ref] = order
-        self.open[order.ref] = order
+        number = self.next_order_id
+        self.next_order_id = number + 1
+        order = SimOrder(request, str(number), status)
+        self.orders[order.ref] = self.open[order.ref] = order
         return order
 
     def _accept(self, order: SimOrder) -> None:
@@ -283,12 +316,31 @@ class Exchange:
         )
         self.fills.append(fill)
         ledger.apply_fill(fill)
-        self.events.append(fill)
+        events = self.events
+        events.append(fill)
+        ref = order.ref
         if after == order.quantity:
-            self.finish(order, _FILL, "")
+            # `finish(order, _FILL, "")`, written out: every fill of every order passes here.
+            status = _ON_FILL.get(order.status)
+            if status is None:
+                raise order.refused(_FILL)
+            order.status = status
+            order.message = ""
+            order.code = None
+            del self.open[ref]
+            self.completed[ref] = order
+            book = self.working.get(order.symbol)
+            if book is not None and ref in book:
+                del book[ref]
+            events.append(
+                OrderStatusUpdate(ref, status, after, order.quantity - after, order.avg_price, "", None)
+            )
         else:
-            order.move(_PARTIAL_FILL)
-            self.events.append(order.status_update())
+            status = _ON_PARTIAL_FILL.get(order.status)
+            if status is None:
+                raise order.refused(_PARTIAL_FILL)
+            order.status = status
+            events.append(order.status_update())
         bracket = order.bracket
         if bracket is not None:
             if bracket.entry is order:

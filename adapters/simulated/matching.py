@@ -31,7 +31,7 @@ def fill_price(order: SimOrder, price: Decimal, previous: Decimal | None) -> Dec
     if order_type is _MARKET:
         return price
     if not order.triggered:
-        stop = order.request.stop_price
+        stop = order.stop_price
         assert stop is not None  # OrderRequest guarantees a stop price for STP and STP LMT
         if not (price >= stop if order.is_buy else price <= stop):
             return None
@@ -39,7 +39,7 @@ def fill_price(order: SimOrder, price: Decimal, previous: Decimal | None) -> Dec
         previous = None  # a triggered stop-limit is a new limit order, arriving now
     if order_type is _STOP:
         return price
-    limit = order.request.limit_price
+    limit = order.limit_price
     assert limit is not None  # OrderRequest guarantees a limit price for LMT and STP LMT
     if order.is_buy:
         if price > limit:

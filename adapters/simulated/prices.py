@@ -7,7 +7,7 @@ and a strategy always see the same market. Time comes from the injected clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from core.ports import Clock, PriceListener, Unsubscribe
@@ -20,11 +20,14 @@ PriceWatcher = Callable[[str, Decimal], None]
 class _DayBar:
     """The bar of the current day, built tick by tick."""
 
-    __slots__ = ("close", "day", "high", "low", "open")
+    __slots__ = ("close", "day", "high", "low", "open", "seen")
 
-    def __init__(self, day: date, price: Decimal) -> None:
+    def __init__(self, day: date, price: Decimal, seen: datetime) -> None:
         self.day = day
         self.open = self.high = self.low = self.close = price
+        # The last clock reading of this day: a clock that has not moved (a ManualClock hands out
+        # the same datetime) is still on this day without working out the date again.
+        self.seen = seen
 
 
 class PriceFeed:
@@ -52,7 +55,16 @@ class PriceFeed:
             raise ValueError(f"price of {symbol} must be above 0, got {price}")
         now = self._clock.now()
         self.prices[symbol] = price
-        self._record(symbol, price, now.date())
+        today = self._today.get(symbol)
+        if today is not None and (now is today.seen or now.date() == today.day):
+            if price > today.high:  # the same day: one more tick into its bar
+                today.high = price
+            elif price < today.low:
+                today.low = price
+            today.close = price
+            today.seen = now
+        else:
+            self._new_day(symbol, price, now)
         for watcher in self._watchers:
             watcher(symbol, price)
         subscribers = self._subscribers.get(symbol)
@@ -89,18 +101,12 @@ class PriceFeed:
             bars.append(self._as_bar(today))
         return bars[-count:] if count > 0 else []
 
-    def _record(self, symbol: str, price: Decimal, day: date) -> None:
+    def _new_day(self, symbol: str, price: Decimal, now: datetime) -> None:
+        """The first price of `symbol` on a new day: yesterday's bar (if any) goes to history."""
         today = self._today.get(symbol)
-        if today is not None and today.day == day:
-            if price > today.high:
-                today.high = price
-            elif price < today.low:
-                today.low = price
-            today.close = price
-            return
         if today is not None:
             self._history.setdefault(symbol, []).append(self._as_bar(today))
-        self._today[symbol] = _DayBar(day, price)
+        self._today[symbol] = _DayBar(now.date(), price, now)
 
     def _as_bar(self, today: _DayBar) -> Bar:
         start = self._clock.now().replace(
