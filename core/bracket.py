@@ -25,7 +25,7 @@ from decimal import Decimal
 from core.broker_events import Fill, OrderStatusUpdate
 from core.order_status import TERMINAL, WORKING, OrderStatus, OrderTrigger
 from core.orders import BracketRequest, Order
-from core.values import ZERO, OrderRef, Side
+from core.values import ZERO, OrderRef, Side, frozen_slot_setters
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +34,20 @@ class ActivateExits:
 
     quantity: Decimal
 
+    def __init__(self, quantity: Decimal) -> None:
+        # Written by hand, not generated: one is made per entry fill (see `frozen_slot_setters`).
+        _set_activate_quantity(self, quantity)
+
 
 @dataclass(frozen=True, slots=True)
 class ResizeExits:
     """The open quantity changed: each working exit must work for exactly `quantity` (unfilled)."""
 
     quantity: Decimal
+
+    def __init__(self, quantity: Decimal) -> None:
+        # Written by hand, not generated: one is made per partial fill (see `frozen_slot_setters`).
+        _set_resize_quantity(self, quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,11 @@ class CancelLegs:
 
     order_refs: tuple[OrderRef, ...]
     reason: str
+
+    def __init__(self, order_refs: tuple[OrderRef, ...], reason: str) -> None:
+        # Written by hand, not generated: one is made per bracket that ends (see `frozen_slot_setters`).
+        _set_cancel_order_refs(self, order_refs)
+        _set_cancel_reason(self, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,10 @@ class FlattenPosition:
     quantity: Decimal
     reason: str
 
+
+(_set_activate_quantity,) = frozen_slot_setters(ActivateExits, "quantity")
+(_set_resize_quantity,) = frozen_slot_setters(ResizeExits, "quantity")
+_set_cancel_order_refs, _set_cancel_reason = frozen_slot_setters(CancelLegs, "order_refs", "reason")
 
 BracketIntention = ActivateExits | ResizeExits | CancelLegs | FlattenPosition
 
@@ -75,6 +92,7 @@ _PENDING = OrderStatus.PENDING
 _SUBMITTED = OrderStatus.SUBMITTED
 _HELD = OrderStatus.HELD
 _WORKING = OrderStatus.WORKING
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _SUBMIT = OrderTrigger.SUBMIT
 _HOLD = OrderTrigger.HOLD
@@ -155,9 +173,15 @@ class Bracket:
 
     def mark_submitted(self) -> None:
         """The owner has sent the three legs to the broker."""
-        for order in (self.entry, self.take_profit, self.stop_loss):
-            if order.status is _PENDING:
-                order.apply(_SUBMIT)
+        entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        # Tested before calling: every bracket passes here once, with all three legs PENDING or
+        # (a repeat) none.
+        if entry.status is _PENDING:
+            entry.apply(_SUBMIT)
+        if take_profit.status is _PENDING:
+            take_profit.apply(_SUBMIT)
+        if stop_loss.status is _PENDING:
+            stop_loss.apply(_SUBMIT)
 
     def apply_status(self, update: OrderStatusUpdate) -> tuple[BracketIntention, ...]:
         """Take the broker's status report on one leg.
@@ -172,10 +196,23 @@ class Bracket:
         status = update.status
         if order is None:
             raise self._stranger(f"status report {status.value}", update.order_ref)
-        if status is order.status:
-            return ()
+        current = order.status
+        if status is current:
+            return ()  # most reports are repeats (the broker echoes what a fill already told us)
         if status in _ACKNOWLEDGEMENTS:
-            self._acknowledge(order, status, update.message)
+            # Inlined, not a helper: three of a bracket's ten reports are acknowledgements.
+            if current not in TERMINAL:  # else a late acknowledgement of an order that has ended
+                message = update.message
+                if current is _PENDING:
+                    current = order.apply(_SUBMIT, message)
+                if order is not self.entry:
+                    if current is _SUBMITTED:
+                        order.apply(_HOLD, message)  # _settle activates it if the entry filled
+                elif status is _HELD:
+                    if current is _SUBMITTED:
+                        order.apply(_HOLD, message)
+                elif status is _WORKING and (current is _SUBMITTED or current is _HELD):
+                    order.apply(_ACCEPT, message)
         else:
             trigger = _ENDING_TRIGGERS.get(status)
             if trigger is None:
@@ -188,26 +225,33 @@ class Bracket:
         order = self._legs_by_ref.get(fill.order_ref)
         if order is None:
             raise self._stranger(f"fill {fill.exec_id}", fill.order_ref)
-        if fill.exec_id in order.exec_ids:
+        exec_id = fill.exec_id
+        if exec_id in order.exec_ids:
             return ()
         request = order.request
         if fill.symbol != self.request.entry.symbol or fill.side is not request.side:
             raise ValueError(
-                f"fill {fill.exec_id} ({fill.side.value} {fill.symbol}) does not match order "
+                f"fill {exec_id} ({fill.side.value} {fill.symbol}) does not match order "
                 f"{order.order_ref} ({request.side.value} {request.symbol}); "
                 "check the broker adapter's translation of executions"
             )
+        quantity = fill.quantity
         entry = self.entry
-        if order is not entry and fill.quantity > self.open_quantity:
-            raise ValueError(
-                f"fill {fill.exec_id} of {fill.quantity} on exit {order.order_ref} exceeds the open "
-                f"quantity {self.open_quantity} of bracket {self.entry.order_ref} (entry filled "
-                f"{self.entry.filled}); exits never close more than the entry opened: check for a "
-                "missing entry execution"
-            )
+        if order is not entry:
+            # `open_quantity`, computed here rather than through the property: one fill in two
+            # is an exit's.
+            open_quantity = entry.filled - self.take_profit.filled - self.stop_loss.filled
+            # `open_quantity` never goes below 0, hence the second test (rarely reached).
+            if quantity > open_quantity and quantity > ZERO:
+                raise ValueError(
+                    f"fill {exec_id} of {quantity} on exit {order.order_ref} exceeds the open "
+                    f"quantity {self.open_quantity} of bracket {entry.order_ref} (entry filled "
+                    f"{entry.filled}); exits never close more than the entry opened: check for a "
+                    "missing entry execution"
+                )
         if order.status is _PENDING:
             order.apply(_SUBMIT)  # an execution proves the broker has the order
-        order.add_fill(fill.exec_id, fill.quantity, fill.price)
+        order.add_fill(exec_id, quantity, fill.price)
         return self._settle()
 
     # -- internals --------------------------------------------------------------------------
@@ -218,19 +262,6 @@ class Bracket:
             f"{what} is for order {order_ref!r}, which is not a leg of bracket "
             f"{self.entry.order_ref} ({self.symbol}: {refs}); route it to the bracket that owns it"
         )
-
-    def _acknowledge(self, order: Order, status: OrderStatus, message: str) -> None:
-        if order.status in TERMINAL:
-            return  # a late acknowledgement of an order that has already ended
-        if order.status is _PENDING:
-            order.apply(_SUBMIT, message)
-        if order is not self.entry:
-            if order.status is _SUBMITTED:
-                order.apply(_HOLD, message)  # _settle activates it if the entry filled
-        elif status is _HELD and order.status is _SUBMITTED:
-            order.apply(_HOLD, message)
-        elif status is _WORKING and (order.status is _SUBMITTED or order.status is _HELD):
-            order.apply(_ACCEPT, message)
 
     def _end_reason(self) -> str | None:
         take_profit, stop_loss, entry = self.take_profit, self.stop_loss, self.entry
@@ -246,36 +277,50 @@ class Bracket:
 
     def _settle(self) -> tuple[BracketIntention, ...]:
         entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        entry_filled = entry.filled
         # The conditions of `_end_reason`, tested without building its text (this runs on every
         # report that changes a leg; the text is needed once per bracket).
         if (
             take_profit.status is _FILLED
             or stop_loss.status in TERMINAL
-            or (entry.status in TERMINAL and entry.filled == ZERO)
+            or (not entry_filled and entry.status in TERMINAL)
         ):
             reason = self._end_reason()
             assert reason is not None
             return self._wind_down(reason)
-        open_quantity = entry.filled - take_profit.filled - stop_loss.filled
-        if open_quantity <= ZERO:
+        if not entry_filled:
             return ()  # the entry has not filled yet: the exits stay held
-        return self._size_exits(open_quantity)
-
-    def _size_exits(self, open_quantity: Decimal) -> tuple[BracketIntention, ...]:
+        open_quantity = entry_filled - take_profit.filled - stop_loss.filled
+        if open_quantity <= ZERO:
+            return ()
+        # Size both exits, written out rather than looped: this runs on every fill of an open
+        # bracket. Each exit's order quantity is what it filled plus the open quantity, so the
+        # exit that takes the last open share ends FILLED.
         activated = resized = False
-        for order in (self.take_profit, self.stop_loss):
-            status = order.status
-            if status in TERMINAL:
-                continue  # a take profit that was rejected or cancelled; the stop still works
-            if status not in WORKING:
-                _activate(order)
+        status = take_profit.status
+        if status not in TERMINAL:  # else rejected or cancelled: the stop works on alone
+            if status is not _WORKING and status is not _PARTIALLY_FILLED:
+                # Brought to WORKING along the table's edges (inlined: this runs on every entry fill).
+                if status is _PENDING:
+                    status = take_profit.apply(_SUBMIT)
+                take_profit.apply(_ACTIVATE if status is _HELD else _ACCEPT)
                 activated = True
-            # Each exit's order quantity is what it filled plus the open quantity, so the exit
-            # that takes the last open share ends FILLED.
-            wanted = order.filled + open_quantity
-            if order.request.quantity != wanted:
-                order.request = order.request.with_quantity(wanted)
+            wanted = take_profit.filled + open_quantity
+            request = take_profit.request
+            if request.quantity != wanted:
+                take_profit.request = request.with_quantity(wanted)
                 resized = True
+        status = stop_loss.status  # not terminal: tested above
+        if status is not _WORKING and status is not _PARTIALLY_FILLED:
+            if status is _PENDING:
+                status = stop_loss.apply(_SUBMIT)
+            stop_loss.apply(_ACTIVATE if status is _HELD else _ACCEPT)
+            activated = True
+        wanted = stop_loss.filled + open_quantity
+        request = stop_loss.request
+        if request.quantity != wanted:
+            stop_loss.request = request.with_quantity(wanted)
+            resized = True
         if activated:
             return (ActivateExits(open_quantity),)
         return (ResizeExits(open_quantity),) if resized else ()
@@ -284,51 +329,50 @@ class Bracket:
         entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
         symbol = self.request.entry.symbol
         where = f"bracket {entry.request.order_ref} ({symbol}) {reason}"
-        marked: set[OrderRef] = set()
-        if (
+        # Closed by an exit, or the entry ended unfilled: the broker cancels the unfinished exits
+        # itself (OCA sibling; children of a dead parent), so they are marked CANCELLED here.
+        broker_cancels = (
             take_profit.status is _FILLED
             or stop_loss.status is _FILLED
             or (entry.status in TERMINAL and entry.filled == ZERO)
-        ):
-            # Closed by an exit, or the entry ended unfilled: the broker cancels these itself
-            # (OCA sibling; children of a dead parent).
-            for order in (take_profit, stop_loss):
-                if order.status not in TERMINAL:
-                    order.apply(_CANCEL, where)
-                    marked.add(order.request.order_ref)
+        )
+        # Every leg still unfinished (or just marked cancelled) is asked to be cancelled, once.
         cancel_requested = self._cancel_requested
         cancel: list[OrderRef] = []
         for order in (entry, take_profit, stop_loss):
+            if order.status in TERMINAL:
+                continue
+            if broker_cancels and order is not entry:
+                order.apply(_CANCEL, where)
             ref = order.request.order_ref
-            if (ref in marked or order.status not in TERMINAL) and ref not in cancel_requested:
+            if ref not in cancel_requested:
                 cancel.append(ref)
-        intentions: list[BracketIntention] = []
+        cancel_legs: CancelLegs | None = None
         if cancel:
             cancel_requested.update(cancel)
-            intentions.append(CancelLegs(tuple(cancel), f"{where}; cancel what is left of it"))
-        unprotected = self.open_quantity - _working_quantity(stop_loss) - self._flatten_ordered
-        if unprotected > ZERO:
-            self._flatten_ordered += unprotected
-            side = entry.request.side
-            held = "long" if side is _BUY else "short"
-            intentions.append(
-                FlattenPosition(
-                    symbol,
-                    side.opposite,
-                    unprotected,
-                    f"NAKED: {where}, leaving {unprotected} {symbol} {held} without a working "
-                    "stop; flatten at market and report it",
-                )
-            )
-        return tuple(intentions)
+            cancel_legs = CancelLegs(tuple(cancel), f"{where}; cancel what is left of it")
+        # `open_quantity - exit_working_quantity`, without the two calls (once per ended bracket).
+        open_quantity = entry.filled - take_profit.filled - stop_loss.filled
+        if open_quantity < ZERO:
+            open_quantity = ZERO
+        if stop_loss.status in WORKING:
+            open_quantity -= stop_loss.request.quantity - stop_loss.filled
+        unprotected = open_quantity - self._flatten_ordered
+        if unprotected <= ZERO:
+            return () if cancel_legs is None else (cancel_legs,)
+        self._flatten_ordered += unprotected
+        side = entry.request.side
+        held = "long" if side is _BUY else "short"
+        flatten = FlattenPosition(
+            symbol,
+            side.opposite,
+            unprotected,
+            f"NAKED: {where}, leaving {unprotected} {symbol} {held} without a working "
+            "stop; flatten at market and report it",
+        )
+        return (flatten,) if cancel_legs is None else (cancel_legs, flatten)
 
 
 def _working_quantity(order: Order) -> Decimal:
     return order.request.quantity - order.filled if order.status in WORKING else ZERO
 
-
-def _activate(order: Order) -> None:
-    """Bring a not-yet-working exit to WORKING along the table's edges."""
-    if order.status is _PENDING:
-        order.apply(_SUBMIT)
-    order.apply(_ACTIVATE if order.status is _HELD else _ACCEPT)

@@ -97,7 +97,13 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderTrigger], OrderStatus] = {
     (S.PARTIALLY_FILLED, T.EXPIRE): S.EXPIRED,
 }
 
-del S, T
+# The same edges keyed by trigger first: `Order.apply` runs for most broker reports, and two plain
+# lookups cost less than building and hashing a (status, trigger) key. Derived, never edited.
+EDGES_BY_TRIGGER: dict[OrderTrigger, dict[OrderStatus, OrderStatus]] = {trigger: {} for trigger in T}
+for (_status, _trigger), _after in TRANSITIONS.items():
+    EDGES_BY_TRIGGER[_trigger][_status] = _after
+
+del S, T, _status, _trigger, _after
 
 
 class InvalidTransition(Exception):
