@@ -12,7 +12,7 @@ can tell what it had promised, what it had started and what it had finished:
 - the persisted trading state: a HALT survives restarts until someone resumes trading.
 
 Every write is one call and one transaction (`record_batch`, `commit`, `acknowledge_report`,
-`set_trading_state`): a step is in the journal entirely or not at all.
+`acknowledge_reports`, `set_trading_state`): a step is in the journal entirely or not at all.
 """
 
 from __future__ import annotations
@@ -233,6 +233,11 @@ class Journal(Protocol):
 
     def acknowledge_report(self, status_id: str) -> bool:
         """Mark a report as received by the cloud; False if no unacknowledged report has this id."""
+        ...
+
+    def acknowledge_reports(self, status_ids: Sequence[str]) -> int:
+        """Mark many reports as received by the cloud, in ONE transaction (all or none); how many
+        were marked now (ids unknown or acknowledged already are skipped, as `acknowledge_report`)."""
         ...
 
     def last_seq(self) -> int:

@@ -68,14 +68,30 @@ def progress(legs: Iterable[LegRecord]) -> list[BatchProgress]:
 
 
 class ProgressLog:
-    """Remembers the last line logged per batch, so only changes are logged."""
+    """Remembers the last line logged per batch, so only changes are logged. Only the batches with
+    a leg record that is new or replaced since the last call are counted again (records are
+    immutable, so an unchanged one is the same object): counting every leg ever journaled, on
+    every step, grew with the history."""
 
     def __init__(self) -> None:
         self._last: dict[str, str] = {}
+        self._by_batch: dict[str, dict[str, LegRecord]] = {}  # in the order batches were first seen
 
     def changes(self, legs: Iterable[LegRecord]) -> list[str]:
+        changed: set[str] = set()
+        by_batch = self._by_batch
+        for leg in legs:
+            known = by_batch.get(leg.batch_id)
+            if known is None:
+                known = by_batch[leg.batch_id] = {}
+            if known.get(leg.order_ref) is not leg:
+                known[leg.order_ref] = leg
+                changed.add(leg.batch_id)
+        if not changed:
+            return []
         lines = []
-        for item in progress(legs):
+        recount = (leg for batch, known in by_batch.items() if batch in changed for leg in known.values())
+        for item in progress(recount):
             line = item.line()
             if self._last.get(item.batch_id) != line:
                 self._last[item.batch_id] = line

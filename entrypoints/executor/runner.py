@@ -72,6 +72,9 @@ class ExecutorRun:
         self._place_wanted = False
         self._stop = asyncio.Event()
         self._progress = ProgressLog()
+        # Order files wait for the step that places their batch: fetching one (the cloud builds it,
+        # the executor writes it) must not compete with placing and reporting for the CPU.
+        self._files_due: list[messages.OrderFile] = []
         self._placed_count: dict[str, tuple[int, int]] = {}  # batch -> (placed, orders)
         self._files = OrderFiles(options.api_url, options.token, options.download_dir, options.ca_file)
         self.journal = SqliteJournal(options.journal)
@@ -98,8 +101,8 @@ class ExecutorRun:
         options = self.options
         if options.simulate:
             path = options.sim_state or default_sim_state(options.journal)
-            simulated = DurableSimulatedBroker(
-                SystemClock(), path, options.account, self._crash, on_placed=self._placed
+            simulated = DurableSimulatedBroker(  # fsync off: it must outlive this process, not a power loss
+                SystemClock(), path, options.account, self._crash, on_placed=self._placed, fsync=False
             )
             self.market = RandomWalkMarket(
                 simulated,
@@ -282,6 +285,9 @@ class ExecutorRun:
             elif self.service.events_waiting:
                 await self.service.pump()
             self._after_step()
+            files, self._files_due = self._files_due, []
+            for file in files:
+                self._files.download(file)
 
     def _unsent(self) -> int:
         return sum(1 for leg in self.journal.legs() if leg.placement is Placement.PENDING)
@@ -375,7 +381,7 @@ class ExecutorRun:
             logger.warning("batch %s %s: %s", batch.batch_id, result.outcome.value, result.message)
         self._crash.reached("before_ack")
         if batch.file is not None:
-            self._files.download(batch.file)
+            self._files_due.append(batch.file)  # started by the worker once this batch is placed
         self._place_wanted = True
         self._wake.set()
         return result.ack_seq
@@ -385,6 +391,10 @@ class ExecutorRun:
 
     def on_status_acknowledged(self, status_id: str) -> None:
         self.service.acknowledge_report(status_id)
+
+    def on_statuses_acknowledged(self, status_ids: Sequence[str]) -> None:
+        """Forget many acknowledged reports in one journal transaction (see `CloudLink`)."""
+        self.service.acknowledge_reports(status_ids)
 
     async def executor_status(self) -> messages.ExecutorStatus:
         connected = self.broker.is_connected()

@@ -2,11 +2,13 @@
 simulated market moves its prices.
 
 `DurableSimulatedBroker` is the Broker port over `adapters.simulated.SimulatedBroker`, saving
-what each call changed BEFORE the call returns: one fsync'd line appended to a journal next to the
-state file, with periodic compaction into the state file (see `entrypoints.executor.sim_journal`:
+what each call changed BEFORE the call returns: one line written (to the kernel) to a journal next
+to the state file, with periodic compaction into the state file (see `entrypoints.executor.sim_journal`:
 the cost of a call no longer grows with the history). So a kill -9 of the executor cannot lose
 what the "broker" accepted: like a real broker, it still holds every order when the executor
-restarts, which is what reconciliation and the crash tests rely on. The state file stays
+restarts, which is what reconciliation and the crash tests rely on. Surviving a power loss is not
+required of the simulated broker, so it does not fsync unless asked (`fsync=True`; see
+`entrypoints.executor.sim_journal` for why; the executor's own journal always fsyncs). The state file stays
 `SimulatedBroker.state_dict()` as JSON, rewritten about every second while the market moves and
 at a clean stop.
 
@@ -42,8 +44,9 @@ REFRESH_SECONDS = 1.0
 
 
 class DurableSimulatedBroker:
-    """The Broker port over a SimulatedBroker whose changes are saved durably by every call
-    (see the module docstring). `path` None keeps it in memory only."""
+    """The Broker port over a SimulatedBroker whose changes are saved by every call, to outlive the
+    process (and a power loss with `fsync`; see the module docstring). `path` None keeps it in
+    memory only."""
 
     def __init__(
         self,
@@ -52,11 +55,12 @@ class DurableSimulatedBroker:
         account: str | None = None,
         crash: CrashHook | None = None,
         on_placed: Callable[[BracketRequest], None] | None = None,
+        fsync: bool = False,
     ) -> None:
         self.path = path
         self._crash = crash or CrashHook()
         self._on_placed = on_placed
-        self._journal = StateJournal(path) if path is not None else None
+        self._journal = StateJournal(path, fsync=fsync) if path is not None else None
         self._refreshed = self._changed = time.monotonic()
         self._unrefreshed = False  # changes journaled since the state file was last rewritten
         state = self._journal.load() if self._journal is not None else None

@@ -189,6 +189,49 @@ def test_reports_stay_until_acknowledged(opener: Opener) -> None:
     assert [r.status_id for r in opener().pending_reports()] == ["s0", "s2"]
 
 
+def test_reports_acknowledged_together_are_forgotten_together(opener: Opener) -> None:
+    journal = opener()
+    batch = _batch(symbols=("AAA", "BBB"))
+    legs = _legs(batch)
+    journal.record_batch(batch, legs, [_report(f"s{i}", leg) for i, leg in enumerate(legs)])
+    assert journal.acknowledge_report("s0") is True
+    # s0 was acknowledged already, "unknown" never existed, s2 is named twice: counted once
+    assert journal.acknowledge_reports(["s0", "s2", "unknown", "s1", "s2"]) == 2
+    assert journal.acknowledge_reports([]) == 0
+    assert [r.status_id for r in opener().pending_reports()] == ["s3", "s4", "s5"]
+    assert journal.acknowledge_reports(["s1", "s2"]) == 0
+
+
+def test_pending_reports_follow_every_write_of_the_same_journal(opener: Opener) -> None:
+    journal = opener()
+    batch = _batch(symbols=("AAA", "BBB"))
+    legs = _legs(batch)
+    assert journal.pending_reports() == ()
+    journal.record_batch(batch, legs, [_report(f"s{i}", leg) for i, leg in enumerate(legs[:3])])
+    journal.commit(JournalStep(reports=(_report("s9", legs[4]), replace(_report("s8", legs[5]), acked=True))))
+    assert [r.status_id for r in journal.pending_reports()] == ["s0", "s1", "s2", "s9"]
+    journal.acknowledge_report("s1")
+    journal.acknowledge_reports(["s0", "s9"])
+    with pytest.raises(ValueError):  # a reused report id: the step writes nothing
+        journal.commit(JournalStep(reports=(_report("s7", legs[3]), _report("s2", legs[0]))))
+    assert [r.status_id for r in journal.pending_reports()] == ["s2"]
+    assert journal.pending_reports() == opener().pending_reports()
+
+
+def test_sqlite_forgets_many_reports_in_one_transaction(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    try:
+        batch = _batch()
+        legs = _legs(batch)
+        journal.record_batch(batch, legs, [_report(f"s{i}", leg) for i, leg in enumerate(legs)])
+        statements: list[str] = []
+        journal._conn.set_trace_callback(statements.append)  # the one way to see the transactions
+        assert journal.acknowledge_reports([f"s{i}" for i in range(len(legs))]) == len(legs)
+        assert [s for s in statements if s.split()[0] in ("BEGIN", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+    finally:
+        journal.close()
+
+
 def test_the_kill_switch_persists(opener: Opener) -> None:
     journal = opener()
     assert journal.trading_state() == TradingStateRecord()

@@ -1,6 +1,7 @@
 """The simulated broker's journaled state (entrypoints.executor.sim_journal): after every call, the
 snapshot + journal restore exactly `state_dict()`; a torn last line is ignored; a kill -9 of a
-process in the middle of a stream of broker calls loses none of the calls that returned."""
+process in the middle of a stream of broker calls loses none of the calls that returned (with the
+default, no fsync: what was written to the kernel outlives the process)."""
 
 from __future__ import annotations
 
@@ -104,9 +105,12 @@ async def test_a_torn_last_line_is_ignored_and_a_damaged_journal_is_refused(tmp_
         StateJournal(path).load()
 
 
-async def test_the_durable_broker_restores_across_instances_and_keeps_the_state_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", [False, True])
+async def test_the_durable_broker_restores_across_instances_and_keeps_the_state_file(
+    tmp_path: Path, fsync: bool
+) -> None:
     path = tmp_path / "sim.json"
-    first = DurableSimulatedBroker(ManualClock(), path, "SIM9")
+    first = DurableSimulatedBroker(ManualClock(), path, "SIM9", fsync=fsync)
     await first.connect()
     first.set_price("AAPL", Decimal(100))
     await first.place_bracket(bracket("b1", "AAPL", Side.BUY, 5, Decimal(100)))

@@ -95,6 +95,9 @@ class InMemoryJournal:
         self._reports[status_id] = replace(report, acked=True)
         return True
 
+    def acknowledge_reports(self, status_ids: Sequence[str]) -> int:
+        return sum(self.acknowledge_report(status_id) for status_id in status_ids)
+
     def last_seq(self) -> int:
         return max((b.seq for b in self._batches.values() if b.seq is not None), default=0)
 

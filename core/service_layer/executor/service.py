@@ -1,7 +1,7 @@
 """`ExecutorService`: the executor's coordinator, the one object the entrypoints drive.
 
 The WebSocket client calls `receive` for each batch (then sends the `ack` it returns),
-`place_pending` after acknowledging, `pending_reports` / `acknowledge_report` for the status
+`place_pending` after acknowledging, `pending_reports` / `acknowledge_report(s)` for the status
 stream, and `last_seq` for `resume`. The CLI calls `halt` / `resume_trading`. Broker events are
 queued by the subscription and handled, in order, by `pump`; the run loop calls it when `wake`
 (given to the constructor) says events are waiting. `place_pending` and `reconcile` pump first.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from core.broker_events import BrokerEvent, ConnectionEvent, ConnectionState
@@ -108,6 +108,11 @@ class ExecutorService:
     def acknowledge_report(self, status_id: str) -> bool:
         """The cloud has this report (`status_acknowledged`)."""
         return self._journal.acknowledge_report(status_id)
+
+    def acknowledge_reports(self, status_ids: Sequence[str]) -> int:
+        """The cloud has these reports (`statuses_acknowledged`): forgotten in one journal
+        transaction; how many were still pending."""
+        return self._journal.acknowledge_reports(status_ids)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
