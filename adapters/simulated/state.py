@@ -38,7 +38,8 @@ def _number(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _dump_order(order: SimOrder) -> dict[str, Any]:
+def dump_order(order: SimOrder) -> dict[str, Any]:
+    """One order in the snapshot's JSON form (also used per change by the executor's sim journal)."""
     request = order.request
     return {
         "order_ref": request.order_ref,
@@ -90,7 +91,8 @@ def _load_order(data: Mapping[str, Any]) -> SimOrder:
     return order
 
 
-def _dump_fill(fill: Fill) -> dict[str, Any]:
+def dump_fill(fill: Fill) -> dict[str, Any]:
+    """One fill in the snapshot's JSON form."""
     return {
         "exec_id": fill.exec_id,
         "order_ref": fill.order_ref,
@@ -122,7 +124,7 @@ def dump_state(broker: SimulatedBroker) -> dict[str, Any]:
         "version": STATE_VERSION,
         "time": broker.clock.now().isoformat(),
         "config": broker.config.to_dict(),
-        "orders": [_dump_order(order) for order in exchange.orders.values()],
+        "orders": [dump_order(order) for order in exchange.orders.values()],
         "completed": list(exchange.completed),
         "working": {symbol: list(book) for symbol, book in exchange.working.items() if book},
         "brackets": [
@@ -134,7 +136,7 @@ def dump_state(broker: SimulatedBroker) -> dict[str, Any]:
             }
             for bracket in brackets.values()
         ],
-        "fills": [_dump_fill(fill) for fill in exchange.fills],
+        "fills": [dump_fill(fill) for fill in exchange.fills],
         "cash": str(ledger.cash),
         "positions": {
             symbol: {

@@ -45,7 +45,7 @@ import msgspec
 
 from adapters.simulated import SimulatedBroker
 from adapters.simulated.book import SimOrder
-from adapters.simulated.state import _dump_fill, _dump_order  # the snapshot's own forms, per item
+from adapters.simulated.state import dump_fill, dump_order  # the snapshot's own forms, per item
 from core.values import OrderRef
 
 _encoder = msgspec.json.Encoder()
@@ -138,7 +138,7 @@ class _Tracker:
             if self.prints.get(ref) == mark:
                 continue
             self.prints[ref] = mark
-            orders.append(_dump_order(order))
+            orders.append(dump_order(order))
             bracket = order.bracket
             if bracket is not None:
                 dumped = {"entry": bracket.entry.ref,
@@ -148,7 +148,7 @@ class _Tracker:
                 if self.brackets.get(bracket.entry.ref) != tuple(dumped.values()):
                     self.brackets[bracket.entry.ref] = tuple(dumped.values())
                     brackets.append(dumped)
-        for key, items in (("o", orders), ("b", brackets), ("f", [_dump_fill(fill) for fill in fills]),
+        for key, items in (("o", orders), ("b", brackets), ("f", [dump_fill(fill) for fill in fills]),
                            ("c", completed)):
             if items:
                 line[key] = items
