@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _twenty_orders import SYMBOLS, free_port, percentile, scan_rows
 from websockets.asyncio.client import connect
 
 P50_TARGET_MS = 3.0
@@ -32,55 +32,10 @@ P99_TARGET_MS = 10.0
 WARMUP = 20
 TOKEN = "bench-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SYMBOLS = (
-    "AAPL",
-    "MSFT",
-    "NVDA",
-    "AMZN",
-    "GOOGL",
-    "META",
-    "TSLA",
-    "JPM",
-    "V",
-    "UNH",
-    "XOM",
-    "JNJ",
-    "WMT",
-    "PG",
-    "MA",
-    "HD",
-    "CVX",
-    "MRK",
-    "ABBV",
-    "KO",
-)
 
 
-def scan_rows() -> list[dict[str, object]]:
-    """20 Buy rows, each sized to a few shares by the default $10,000 investment."""
-    rows: list[dict[str, object]] = []
-    for index, symbol in enumerate(SYMBOLS):
-        price = 100 + index * 7
-        rows.append(
-            {
-                "symbol": symbol,
-                "current_price": price,
-                "side": "Buy",
-                "stop_loss": price - 5,
-                "take_profit": price + 10,
-                "target_date": "2027-03-31",
-                "win_rate": 60,
-                "adx": 25,
-                "strategy": "bench",
-            }
-        )
-    return rows
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(data_dir: Path, port: int, database: str | None) -> subprocess.Popen[bytes]:
@@ -151,9 +106,6 @@ async def measure(base: str, ws_url: str, placements: int) -> list[float]:
     return timings
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> int:

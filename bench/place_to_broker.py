@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,63 +40,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _twenty_orders import SYMBOLS, free_port, percentile, scan_rows
 from websockets.asyncio.client import connect
 
 P50_TARGET_MS = 10.0
 WARMUP = 3
 ACCOUNT = "BENCH1"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SYMBOLS = (
-    "AAPL",
-    "MSFT",
-    "NVDA",
-    "AMZN",
-    "GOOGL",
-    "META",
-    "TSLA",
-    "JPM",
-    "V",
-    "UNH",
-    "XOM",
-    "JNJ",
-    "WMT",
-    "PG",
-    "MA",
-    "HD",
-    "CVX",
-    "MRK",
-    "ABBV",
-    "KO",
-)
 SETTLED = {"entry": "filled", "take_profit": "working", "stop_loss": "working"}
 
 
-def scan_rows() -> list[dict[str, object]]:
-    """20 Buy rows, a few shares each at the default $10,000 per position."""
-    return [
-        {
-            "symbol": symbol,
-            "current_price": 100 + i * 7,
-            "side": "Buy",
-            "stop_loss": 100 + i * 7 - 5,
-            "take_profit": 100 + i * 7 + 10,
-            "target_date": "2027-03-31",
-            "strategy": "bench",
-        }
-        for i, symbol in enumerate(SYMBOLS)
-    ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
 def leg_kind(order_ref: str) -> str:
