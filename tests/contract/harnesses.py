@@ -46,41 +46,16 @@ class BrokerHarness(Protocol):
         ...
 
 
-class FakeBrokerHarness:
-    """The in-memory fake: synchronous, so nothing is ever in flight."""
+class InProcessHarness:
+    """A broker that runs in the test's own thread (the fake, the simulated broker): synchronous,
+    so nothing is ever in flight and `settle` has nothing to wait for."""
 
-    name = "fake"
-
-    def __init__(self) -> None:
-        self._broker = FakeBroker(ManualClock())
-
-    @property
-    def broker(self) -> FakeBroker:
-        return self._broker
-
-    async def set_price(self, symbol: str, price: Decimal) -> None:
-        self._broker.set_price(symbol, price)
-
-    async def settle(self) -> None:
-        return None
-
-    async def start(self) -> None:
-        await self._broker.connect()
-
-    async def close(self) -> None:
-        await self._broker.disconnect()
-
-
-class SimulatedBrokerHarness:
-    """The simulated broker with its defaults (full fills, IB-like commissions): synchronous too."""
-
-    name = "simulated"
-
-    def __init__(self) -> None:
-        self._broker = SimulatedBroker(ManualClock())
+    def __init__(self, name: str, broker: FakeBroker | SimulatedBroker) -> None:
+        self.name = name
+        self._broker = broker
 
     @property
-    def broker(self) -> SimulatedBroker:
+    def broker(self) -> FakeBroker | SimulatedBroker:
         return self._broker
 
     async def set_price(self, symbol: str, price: Decimal) -> None:
@@ -138,7 +113,8 @@ class IbkrHarness:
 
 
 HARNESSES: dict[str, Callable[[], BrokerHarness]] = {
-    FakeBrokerHarness.name: FakeBrokerHarness,
-    SimulatedBrokerHarness.name: SimulatedBrokerHarness,
+    "fake": lambda: InProcessHarness("fake", FakeBroker(ManualClock())),
+    # The simulated broker with its defaults (full fills, IB-like commissions).
+    "simulated": lambda: InProcessHarness("simulated", SimulatedBroker(ManualClock())),
     IbkrHarness.name: IbkrHarness,
 }
