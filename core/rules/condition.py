@@ -183,13 +183,29 @@ def _never(event: object) -> bool:
     return False
 
 
-class AllOf(Condition):
-    """Every one of the conditions holds."""
+class _Combination(Condition):
+    """Several conditions joined one way (AllOf, AnyOf): nested combinations of the same kind are
+    flattened, and two combinations are equal when their kind and conditions are."""
 
     __slots__ = ("conditions",)
 
     def __init__(self, *conditions: Condition) -> None:
-        self.conditions = _flatten(AllOf, conditions)
+        self.conditions = _flatten(type(self), conditions)
+
+    def __eq__(self, other: object) -> bool:
+        return self.conditions == other.conditions if type(other) is type(self) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.conditions))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.conditions))})"
+
+
+class AllOf(_Combination):
+    """Every one of the conditions holds."""
+
+    __slots__ = ()
 
     def matches(self, event: object) -> bool:
         return all(condition.matches(event) for condition in self.conditions)
@@ -202,38 +218,17 @@ class AllOf(Condition):
             key=lambda keys: (sum(symbol is ANY_SYMBOL for _, symbol in keys), len(keys)),
         )
 
-    def __eq__(self, other: object) -> bool:
-        return self.conditions == other.conditions if isinstance(other, AllOf) else NotImplemented
 
-    def __hash__(self) -> int:
-        return hash((AllOf, self.conditions))
-
-    def __repr__(self) -> str:
-        return f"AllOf({', '.join(map(repr, self.conditions))})"
-
-
-class AnyOf(Condition):
+class AnyOf(_Combination):
     """At least one of the conditions holds."""
 
-    __slots__ = ("conditions",)
-
-    def __init__(self, *conditions: Condition) -> None:
-        self.conditions = _flatten(AnyOf, conditions)
+    __slots__ = ()
 
     def matches(self, event: object) -> bool:
         return any(condition.matches(event) for condition in self.conditions)
 
     def index_keys(self) -> frozenset[IndexKey]:
         return frozenset().union(*(condition.index_keys() for condition in self.conditions))
-
-    def __eq__(self, other: object) -> bool:
-        return self.conditions == other.conditions if isinstance(other, AnyOf) else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((AnyOf, self.conditions))
-
-    def __repr__(self) -> str:
-        return f"AnyOf({', '.join(map(repr, self.conditions))})"
 
 
 class Not(Condition):
@@ -260,7 +255,7 @@ class Not(Condition):
         return f"Not({self.condition!r})"
 
 
-def _flatten(kind: type[AllOf] | type[AnyOf], conditions: tuple[Condition, ...]) -> tuple[Condition, ...]:
+def _flatten(kind: type[_Combination], conditions: tuple[Condition, ...]) -> tuple[Condition, ...]:
     if not conditions:
         raise ValueError(f"{kind.__name__} needs at least one condition")
     flat: list[Condition] = []
