@@ -49,27 +49,44 @@ class StatementRunner(Protocol):
         ...
 
 
-async def run_write(engine: AsyncEngine, work: Callable[[StatementRunner], T]) -> T:
+async def run_write(
+    engine: AsyncEngine, work: Callable[[StatementRunner], T], *, durable: bool = True
+) -> T:
     """Run `work` in one write transaction: committed if it returns, rolled back if it raises.
-    `work` must only use the runner (on SQLite it runs in the driver's thread, not on the loop)."""
+    `work` must only use the runner (on SQLite it runs in the driver's thread, not on the loop).
+
+    `durable=False` is for writes whose loss in a power cut is harmless because they are redone
+    (an executor's acknowledgement: a batch whose ack is lost is sent again on resume, and the
+    executor's journal recognises it): the commit does not wait for the disk (SQLite
+    `synchronous=NORMAL` for that transaction, PostgreSQL `synchronous_commit = off`). It is
+    still atomic and ordered: a later durable commit makes it durable too."""
     if engine.dialect.name != "sqlite":
         async with write_transaction(engine) as connection:
+            if not durable:
+                await connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             return await connection.run_sync(lambda sync: work(_AlchemyRunner(sync)))
     async with sqlite_writer_turn(engine), engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection  # the aiosqlite.Connection
         # aiosqlite runs every call of a connection on that connection's own thread; `_execute`
         # queues one function there (SQLAlchemy's own aiosqlite adapter uses the same queue).
-        result: T = await driver._execute(_immediate_transaction, driver._conn, work)
+        result: T = await driver._execute(_immediate_transaction, driver._conn, work, durable)
         return result
 
 
-def _immediate_transaction(connection: sqlite3.Connection, work: Callable[[StatementRunner], T]) -> T:
+def _immediate_transaction(
+    connection: sqlite3.Connection, work: Callable[[StatementRunner], T], durable: bool = True
+) -> T:
     # The engine's connections are in autocommit mode (isolation_level None): transactions are
     # begun explicitly. IMMEDIATE takes the write lock first (a writer of another process queues
     # on the busy timeout instead of failing half-way).
     runner = _SqliteRunner(connection)
+    # In WAL mode NORMAL skips only the fsync of this commit's WAL frames; the next FULL commit
+    # syncs the WAL file, these frames included.
+    synchronous = None if durable else connection.execute("PRAGMA synchronous").fetchone()[0]
     try:
+        if synchronous is not None:
+            connection.execute("PRAGMA synchronous=NORMAL")
         runner.run("BEGIN IMMEDIATE")
         result = work(runner)
         runner.run("COMMIT")
@@ -81,6 +98,9 @@ def _immediate_transaction(connection: sqlite3.Connection, work: Callable[[State
             # so callers and the HTTP error handlers see no difference.
             raise DBAPIError.instance(runner.last_sql, None, error, sqlite3.Error) from error
         raise
+    finally:
+        if synchronous is not None:
+            connection.execute(f"PRAGMA synchronous={int(synchronous)}")
     return result
 
 

@@ -364,3 +364,32 @@ async def test_the_reset_hook_rolls_back_only_an_open_transaction(
 async def test_the_pools_own_rollback_on_return_is_off(db: Database) -> None:
     # The hook replaces it; with both, every return would still cost a hand-off to the driver.
     assert db.engine.sync_engine.pool._reset_on_return is ResetStyle.reset_none
+
+
+# --- durability --------------------------------------------------------------------------------------
+
+
+async def test_a_unit_not_waited_to_disk_is_committed_and_the_connection_waits_again_afterwards(
+    db: Database,
+) -> None:
+    log = StatementLog(db.engine)
+    await db.engine.dispose()  # new connections, so the log sees every statement
+
+    def move_counter(runner: StatementRunner) -> int:
+        runner.execute(update(outbox_counter).values(last_seq=3), {})
+        return 3
+
+    assert await run_write(db.engine, move_counter, durable=False) == 3
+    assert log.ran("PRAGMA synchronous=NORMAL")
+    assert (await snapshot(db.engine)).last_seq == 3
+    # The same pooled connection, next unit: back to the default (FULL, 2) for durable commits.
+    assert await run_write(db.engine, lambda runner: runner.first(text("PRAGMA synchronous"), {})) == (2,)
+
+
+async def test_a_unit_not_waited_to_disk_that_fails_restores_the_setting_too(db: Database) -> None:
+    def refused(runner: StatementRunner) -> None:
+        runner.execute(outbox_counter.insert(), {"id": 1, "last_seq": 9})
+
+    with pytest.raises(IntegrityError):
+        await run_write(db.engine, refused, durable=False)
+    assert await run_write(db.engine, lambda runner: runner.first(text("PRAGMA synchronous"), {})) == (2,)
