@@ -14,7 +14,6 @@ from litestar import Litestar
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -23,6 +22,7 @@ from entrypoints.cloud.auth import auth_middleware
 from entrypoints.cloud.errors import EXCEPTION_HANDLERS
 from entrypoints.cloud.health import health
 from entrypoints.cloud.orders import OrderController
+from entrypoints.cloud.rate_limit import rate_limit_middleware
 from entrypoints.cloud.responses import DecimalNumberResponse
 from entrypoints.cloud.scans import ScanController
 from entrypoints.cloud.settings import CloudSettings
@@ -57,7 +57,7 @@ def create_app(settings: CloudSettings, container: CloudContainer | None = None)
             await container.publisher().close()
             await engine.dispose()
 
-    rate_limit = RateLimitConfig(rate_limit=("minute", settings.rate_limit_per_minute), exclude=["^/health$"])
+    rate_limit = rate_limit_middleware(settings.rate_limit_per_minute, exclude=["^/health$"])
     return Litestar(
         route_handlers=[ScanController, OrderController, health, listen_events],
         dependencies={
@@ -66,7 +66,7 @@ def create_app(settings: CloudSettings, container: CloudContainer | None = None)
             "files": _provide(container.files),
             "tokens": Provide(lambda: tokens, use_cache=True, sync_to_thread=False),
         },
-        middleware=[rate_limit.middleware, auth_middleware(tokens)],
+        middleware=[rate_limit, auth_middleware(tokens)],
         exception_handlers=EXCEPTION_HANDLERS,
         response_class=DecimalNumberResponse,
         request_max_body_size=settings.max_body_bytes,
