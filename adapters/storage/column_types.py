@@ -73,6 +73,20 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # process_bind_param, then the text SQLAlchemy's SQLite DATETIME stores
+        # ("2026-01-02 03:04:05.000006"), in one step: isoformat is C, the generic chain is not.
+        def to_text(value: Any) -> str | None:
+            if value is None:
+                return None
+            naive: datetime = self.process_bind_param(value, dialect)
+            return naive.isoformat(sep=" ", timespec="microseconds")
+
+        return to_text
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

@@ -6,15 +6,16 @@ driver's thread on SQLite, one commit on either database), with exactly the rule
 `record_leg_status`: every distinct report goes into the history, the same report again changes
 nothing, and a leg's latest status moves only forward (`core.stores.report_supersedes`).
 
-The legs named are read (and, on PostgreSQL, locked) once each, in order_ref order so that two
-writers never wait on each other in a cycle; the reports are then applied in the order given,
-against the legs as they stand after the earlier reports of the same frame. The history rows go
-in with one multi-row insert, and each leg whose latest status moved is updated once.
+The legs of each batch named are read (and, on PostgreSQL, locked) with one query per batch, in
+(batch_id, order_ref) order so that two writers never wait on each other in a cycle, and their
+history with one more: a frame costs a few queries, not one per report (200 queries were most of
+a frame's time). The reports are then applied in the order given, against the legs as they stand
+after the earlier reports of the same frame. The history rows go in with one multi-row insert,
+and each leg whose latest status moved is updated once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,9 +30,10 @@ from core.batches import Leg
 from core.stores import LegReport, LegState, LegStatus, UnknownOrderRef, report_supersedes
 from core.values import BatchId, OrderRef
 
-_ref = bindparam("ref", type_=batch_legs.c.order_ref.type)
-_READ_LEG = (
+_batch_id = bindparam("batch_id", type_=batch_legs.c.batch_id.type)
+_READ_LEGS = (
     select(
+        batch_legs.c.order_ref,
         batch_legs.c.batch_id,
         batch_legs.c.symbol,
         batch_legs.c.leg,
@@ -41,21 +43,17 @@ _READ_LEG = (
         batch_legs.c.message,
         batch_legs.c.updated_at,
     )
-    .where(batch_legs.c.order_ref == _ref)
+    .where(batch_legs.c.batch_id == _batch_id)
+    .order_by(batch_legs.c.order_ref)
     .with_for_update()
 )
-# The next earlier report of the leg with the same status and message after `after`; the numbers
-# are compared as values in Python (on SQLite they are text, where "10.5" and "10.50" differ).
-_NEXT_SIMILAR = (
-    select(leg_reports.c.report_id, leg_reports.c.filled, leg_reports.c.avg_price)
-    .where(
-        leg_reports.c.order_ref == bindparam("ref", type_=leg_reports.c.order_ref.type),
-        leg_reports.c.status == bindparam("status", type_=leg_reports.c.status.type),
-        leg_reports.c.message == bindparam("message", type_=leg_reports.c.message.type),
-        leg_reports.c.report_id > bindparam("after", type_=leg_reports.c.report_id.type),
-    )
-    .order_by(leg_reports.c.report_id)
-    .limit(1)
+# The numbers are compared as values in Python (on SQLite they are text, where "10.5" and "10.50"
+# differ).
+_READ_HISTORY = (
+    select(leg_reports.c.order_ref, leg_reports.c.status, leg_reports.c.filled, leg_reports.c.avg_price,
+           leg_reports.c.message)
+    .join(batch_legs, batch_legs.c.order_ref == leg_reports.c.order_ref)
+    .where(batch_legs.c.batch_id == _batch_id)
 )
 _INSERT_REPORT = leg_reports.insert()
 _UPDATE_LEG = (
@@ -84,12 +82,20 @@ def _utc(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _leg(order_ref: str, row: Sequence[Any]) -> LegStatus:
-    batch_id, symbol, leg, status, filled, avg_price, message, updated_at = row
+# Stored text to enum member by dict: a frame reads a leg's status and kind for every leg.
+_LEG_STATES = {state.value: state for state in LegState}
+_LEG_KINDS = {kind.value: kind for kind in Leg}
+
+
+def _leg(row: Sequence[Any]) -> LegStatus:
+    order_ref, batch_id, symbol, leg, status, filled, avg_price, message, updated_at = row
     return LegStatus(
-        BatchId(str(batch_id)), OrderRef(order_ref), str(symbol), Leg(leg), LegState(status),
+        BatchId(str(batch_id)), OrderRef(str(order_ref)), str(symbol), _LEG_KINDS[leg], _LEG_STATES[status],
         _decimal(filled), _decimal(avg_price), str(message), _utc(updated_at),
     )
+
+
+_Similar = tuple[LegState, Decimal, Decimal, str]  # what makes two reports of a leg the same
 
 
 def check_reports(reports: Sequence[tuple[str, LegReport]]) -> None:
@@ -107,31 +113,30 @@ class _Frame:
 
     def __init__(self, runner: StatementRunner) -> None:
         self.runner = runner
-        self.legs: dict[str, LegStatus | None] = {}
-        self.added: dict[str, list[LegReport]] = {}
+        self.legs: dict[str, LegStatus] = {}
+        self.history: dict[str, set[_Similar]] = {}
         self.inserts: list[dict[str, object]] = []
         self.moved: set[str] = set()
 
-    def load(self, refs: Sequence[str]) -> None:
-        for ref in sorted(set(refs)):  # one lock order for every writer (PostgreSQL)
-            row = self.runner.first(_READ_LEG, {"ref": ref})
-            self.legs[ref] = None if row is None else _leg(ref, row)
+    def load(self, batch_ids: Sequence[str]) -> None:
+        for batch_id in sorted(set(batch_ids)):  # one lock order for every writer (PostgreSQL)
+            for row in self.runner.rows(_READ_LEGS, {"batch_id": batch_id}):
+                leg = _leg(row)
+                self.legs[leg.order_ref] = leg
+            for ref, status, filled, avg_price, message in self.runner.rows(
+                _READ_HISTORY, {"batch_id": batch_id}
+            ):
+                similar = (_LEG_STATES[status], _decimal(filled), _decimal(avg_price), str(message))
+                self.history.setdefault(str(ref), set()).add(similar)
 
     def seen(self, report: LegReport) -> bool:
-        same = (report.status, report.filled, report.avg_price, report.message)
-        if any((old.status, old.filled, old.avg_price, old.message) == same
-               for old in self.added.get(report.order_ref, ())):
+        """Whether the same report (all but its time) is in the leg's history; if not, it is now."""
+        similar = (report.status, report.filled, report.avg_price, report.message)
+        history = self.history.setdefault(report.order_ref, set())
+        if similar in history:
             return True
-        after = 0
-        while True:
-            row = self.runner.first(_NEXT_SIMILAR, {"ref": report.order_ref, "status": report.status.value,
-                                                    "message": report.message, "after": after})
-            if row is None:
-                return False
-            report_id, filled, avg_price = row
-            if _decimal(filled) == report.filled and _decimal(avg_price) == report.avg_price:
-                return True
-            after = int(report_id)
+        history.add(similar)
+        return False
 
     def apply(self, batch_id: str, report: LegReport) -> LegStatus | UnknownOrderRef:
         ref = report.order_ref
@@ -140,15 +145,13 @@ class _Frame:
             return UnknownOrderRef(batch_id, ref)
         if self.seen(report):
             return current
-        self.added.setdefault(ref, []).append(report)
         self.inserts.append({"order_ref": ref, "status": report.status.value, "filled": report.filled,
                              "avg_price": report.avg_price, "message": report.message,
                              "reported_at": report.reported_at})
         if not report_supersedes(current.status, current.filled, report.status, report.filled):
             return current
-        moved = dataclasses.replace(current, status=report.status, filled=report.filled,
-                                    avg_price=report.avg_price, message=report.message,
-                                    updated_at=report.reported_at)
+        moved = LegStatus(current.batch_id, ref, current.symbol, current.leg, report.status, report.filled,
+                          report.avg_price, report.message, report.reported_at)
         self.legs[ref] = moved
         self.moved.add(ref)
         return moved
@@ -178,7 +181,7 @@ async def record_leg_statuses(
 
     def record(runner: StatementRunner) -> list[LegStatus | UnknownOrderRef]:
         frame = _Frame(runner)
-        frame.load([report.order_ref for _, report in reports])
+        frame.load([batch_id for batch_id, _ in reports])
         outcomes = [frame.apply(batch_id, report) for batch_id, report in reports]
         frame.write()
         return outcomes

@@ -40,6 +40,10 @@ class StatementRunner(Protocol):
         come back as the driver gives them, without the column types' conversions."""
         ...
 
+    def rows(self, statement: ClauseElement, params: Params) -> list[Sequence[Any]]:
+        """Every row of a query (the same caveat on values as `first`)."""
+        ...
+
     def execute(self, statement: ClauseElement, params: Params) -> None:
         """Run one statement."""
         ...
@@ -114,6 +118,9 @@ class _AlchemyRunner:
             statement, dict(params)  # type: ignore[call-overload]
         ).first()
         return row
+
+    def rows(self, statement: ClauseElement, params: Params) -> list[Sequence[Any]]:
+        return list(self._connection.execute(statement, dict(params)).all())  # type: ignore[call-overload]
 
     def execute(self, statement: ClauseElement, params: Params) -> None:
         self._connection.execute(statement, dict(params))  # type: ignore[call-overload]
@@ -191,6 +198,10 @@ class _SqliteRunner:
         compiled = _compile(statement, tuple(params))
         row: Sequence[Any] | None = self.run(compiled.sql, compiled.parameters(params)).fetchone()
         return row
+
+    def rows(self, statement: ClauseElement, params: Params) -> list[Sequence[Any]]:
+        compiled = _compile(statement, tuple(params))
+        return self.run(compiled.sql, compiled.parameters(params)).fetchall()
 
     def execute(self, statement: ClauseElement, params: Params) -> None:
         compiled = _compile(statement, tuple(params))
