@@ -45,16 +45,21 @@ def line_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
     ]
 
 
+_LEG_VALUES = tuple(leg.value for leg in LEG_ORDER)
+
+
 def leg_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
-    return [
-        {
-            "order_ref": ref, "batch_id": batch.batch_id, "position": position * len(LEG_ORDER) + index,
-            "symbol": line.symbol, "leg": leg.value, "status": LegState.PENDING.value, "filled": ZERO,
-            "avg_price": ZERO, "message": "", "updated_at": None,
-        }
-        for position, line in enumerate(batch.legs)
-        for index, (leg, ref) in enumerate(zip(LEG_ORDER, line.refs, strict=True))
-    ]
+    # Every leg starts pending with nothing filled: one template, merged with what differs.
+    template = {"batch_id": batch.batch_id, "status": LegState.PENDING.value, "filled": ZERO,
+                "avg_price": ZERO, "message": "", "updated_at": None}
+    rows = []
+    position = 0
+    for line in batch.legs:
+        symbol = line.symbol
+        for leg, ref in zip(_LEG_VALUES, line.refs, strict=True):
+            rows.append({**template, "order_ref": ref, "position": position, "symbol": symbol, "leg": leg})
+            position += 1
+    return rows
 
 
 def stored_batch(
