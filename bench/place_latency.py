@@ -96,10 +96,11 @@ async def measure(base: str, ws_url: str, placements: int) -> list[float]:
                 if frame["event"] == "trading_orders_generated":
                     break
             arrived = time.perf_counter()
+            # As an executor does: acknowledged on arrival, not after the placing client's answer.
+            await ws.send(json.dumps({"event": "ack", "data": {"seq": frame["seq"]}}))
             answer = await request
             if answer.status_code != 201 or len(frame["data"]["orders"]) != len(SYMBOLS):
                 raise RuntimeError(f"placement failed: {answer.status_code} {answer.text[:300]}")
-            await ws.send(json.dumps({"event": "ack", "data": {"seq": frame["seq"]}}))
             if number >= WARMUP:
                 timings.append((arrived - started) * 1000)
         await placer.close()
