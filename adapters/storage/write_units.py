@@ -15,7 +15,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from operator import itemgetter
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import sqlite
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.crud import REQUIRED
 
 from adapters.storage.database import sqlite_writer_turn, write_transaction
 
@@ -141,17 +143,28 @@ class _Compiled:
     defaults: tuple[Any, ...]  # values bound in the statement itself (e.g. `id = 1`)
     required: frozenset[str]  # parameters without such a value
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, the type's bind processor)
+    # When every parameter is required (an INSERT of whole rows): all of them in one C call.
+    take_all: Callable[[Params], tuple[Any, ...]] | None = None
 
     def parameters(self, params: Params) -> list[Any]:
-        if not self.required.issubset(params):
-            missing = ", ".join(sorted(self.required.difference(params)))
-            raise ValueError(f"a value is required for the parameter(s) {missing} of: {self.sql}")
-        values = list(map(params.get, self.names, self.defaults))
+        if self.take_all is not None:
+            try:
+                values = list(self.take_all(params))
+            except KeyError:
+                self._refuse(params)
+        else:
+            if not self.required.issubset(params):
+                self._refuse(params)
+            values = list(map(params.get, self.names, self.defaults))
         for position, process in self.processors:
             value = values[position]
             if value is not None:
                 values[position] = process(value)
         return values
+
+    def _refuse(self, params: Params) -> NoReturn:
+        missing = ", ".join(sorted(self.required.difference(params)))
+        raise ValueError(f"a value is required for the parameter(s) {missing} of: {self.sql}")
 
 
 _compiled: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _Compiled]] = {}
@@ -170,12 +183,20 @@ def _compile(statement: ClauseElement, keys: tuple[str, ...]) -> _Compiled:
     names = tuple(compiled.positiontup or ())
     binds = [compiled.binds[name] for name in names]
     processors = [bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for bind in binds]
+    # A parameter without a value in the statement: a plain bindparam (None), or an INSERT's column
+    # (SQLAlchemy's REQUIRED marker, which must never reach the driver as a value).
+    unset = [bind.effective_value is None or bind.effective_value is REQUIRED for bind in binds]
+    required = frozenset(
+        bind.key for bind, no_value in zip(binds, unset, strict=True) if bind.required and no_value
+    )
+    take_all = itemgetter(*names) if len(names) > 1 and required == frozenset(names) else None
     result = _Compiled(
         compiled.string,
         names,
         tuple(bind.effective_value for bind in binds),
-        frozenset(bind.key for bind in binds if bind.required and bind.effective_value is None),
+        required,
         tuple((position, process) for position, process in enumerate(processors) if process is not None),
+        take_all,
     )
     _compiled[cache_key] = (statement, result)  # the statement is kept, so its id stays its own
     return result

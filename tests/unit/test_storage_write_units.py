@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import bindparam, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolResetState
@@ -393,3 +393,29 @@ async def test_a_unit_not_waited_to_disk_that_fails_restores_the_setting_too(db:
     with pytest.raises(IntegrityError):
         await run_write(db.engine, refused, durable=False)
     assert await run_write(db.engine, lambda runner: runner.first(text("PRAGMA synchronous"), {})) == (2,)
+
+
+# --- parameters --------------------------------------------------------------------------------------
+
+
+async def test_a_row_missing_a_column_is_refused_naming_it_and_nothing_is_written(db: Database) -> None:
+    before = await snapshot(db.engine)
+
+    def counter_row_without_its_value(runner: StatementRunner) -> None:
+        runner.execute(update(outbox_counter).values(last_seq=4), {})
+        runner.execute_many(outbox_counter.insert(), [{"id": 2, "last_seq": 1}, {"id": 3}])
+
+    with pytest.raises(ValueError, match=r"a value is required for the parameter\(s\) last_seq of: INSERT"):
+        await run_write(db.engine, counter_row_without_its_value)
+    assert await snapshot(db.engine) == before
+
+
+async def test_a_statement_with_its_own_values_takes_only_the_missing_ones(db: Database) -> None:
+    # `id = 1` is bound in the statement; only new_last_seq comes from the parameters.
+    statement = update(outbox_counter).where(outbox_counter.c.id == 1).values(
+        last_seq=bindparam("new_last_seq")
+    )
+    await run_write(db.engine, lambda runner: runner.execute(statement, {"new_last_seq": 11}))
+    assert (await snapshot(db.engine)).last_seq == 11
+    with pytest.raises(ValueError, match="new_last_seq"):
+        await run_write(db.engine, lambda runner: runner.execute(statement, {}))
