@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -250,24 +250,32 @@ class DeliveryHub:
             except Exception:
                 logger.exception("push to executor %s failed; it gets the batch on resume", peer.account)
 
-    async def broadcast(self, frame: bytes) -> None:
-        """Send a frame to the observers here and on every other instance."""
-        await self._send_to_observers(frame)
-        envelope = msgspec.json.encode({"origin": self.instance_id, "frame": frame.decode()})
+    async def broadcast(self, *frames: bytes) -> None:
+        """Send frames to the observers here and on every other instance (one notice for all)."""
+        if not frames:
+            return
+        await self._send_to_observers(frames)
+        envelope = msgspec.json.encode(
+            {"origin": self.instance_id, "frames": [frame.decode() for frame in frames]}
+        )
         try:
             await self.publisher.publish(EVENTS_CHANNEL, envelope)
         except Exception:
-            logger.exception("could not forward an event to the other instances")
+            logger.exception("could not forward events to the other instances")
 
     async def _on_event_notice(self, raw: bytes) -> None:
         notice = msgspec.json.decode(raw)
-        if notice.get("origin") != self.instance_id:
-            await self._send_to_observers(str(notice["frame"]).encode())
+        if notice.get("origin") == self.instance_id:
+            return
+        # "frame": one event, as instances of an earlier version send them.
+        texts = notice["frames"] if "frames" in notice else [notice["frame"]]
+        await self._send_to_observers([str(text).encode() for text in texts])
 
-    async def _send_to_observers(self, frame: bytes) -> None:
+    async def _send_to_observers(self, frames: Sequence[bytes]) -> None:
         for peer in [p for p in self.peers.values() if not p.is_executor]:
             try:
-                await peer.send(frame)
+                for frame in frames:
+                    await peer.send(frame)
             except Exception:
                 logger.info("observer %s is gone", peer.client_id)
 

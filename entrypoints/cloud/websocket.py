@@ -173,5 +173,4 @@ async def _statuses(
             f"(first: {first}); the others were", "bad_local_trading_statuses",
         ))
     with contextlib.suppress(Exception):
-        for item in stored:
-            await hub.broadcast(messages.encode(messages.LOCAL_TRADING_STATUS, item))
+        await hub.broadcast(*(messages.encode(messages.LOCAL_TRADING_STATUS, item) for item in stored))

@@ -180,3 +180,39 @@ async def test_an_expired_batch_is_never_delivered() -> None:
     assert await hub.resume(executor, "DU1", 0) == 0
     await place(world, scan_id, size=2)
     assert socket.seqs() == [2]
+
+
+async def test_many_events_reach_observers_here_and_on_another_instance_in_order_with_one_notice() -> None:
+    publisher = InMemoryPublisher()
+    world, hub_a, _scan_id = await hub_world(publisher)
+    hub_b = DeliveryHub(world.outbox, world.clock, publisher, "two")
+    notices: list[bytes] = []
+
+    async def count(raw: bytes) -> None:
+        notices.append(raw)
+
+    await hub_a.start()
+    await hub_b.start()
+    await publisher.subscribe("tradebridge.events", count)
+    try:
+        here, here_socket = peer("o1")
+        there, there_socket = peer("o2")
+        hub_a.connect(here)
+        hub_b.connect(there)
+        frames = [
+            messages.encode(messages.EXECUTOR_STATUS, messages.ExecutorStatus(
+                account=f"DU{n}", broker_connected=True, trading_state="ACTIVE"))
+            for n in range(3)
+        ]
+        await hub_a.broadcast(*frames)
+        expected = [f"DU{n}" for n in range(3)]
+        assert [f["data"]["account"] for f in here_socket.frames] == expected  # type: ignore[index]
+        assert [f["data"]["account"] for f in there_socket.frames] == expected  # type: ignore[index]
+        assert len(notices) == 1
+        # An instance of the earlier version sends one frame per notice: still shown.
+        await publisher.publish("tradebridge.events", json.dumps(
+            {"origin": "old", "frame": frames[0].decode()}).encode())
+        assert [f["data"]["account"] for f in there_socket.frames] == [*expected, "DU0"]  # type: ignore[index]
+    finally:
+        await hub_a.stop()
+        await hub_b.stop()
