@@ -75,6 +75,9 @@ class LegState(StrEnum):
     @classmethod
     def parse(cls, text: str) -> LegState:
         """The state for a reported status, or ValueError listing the accepted ones."""
+        known = _LEG_STATES_BY_TEXT.get(text)  # the exact text, as executors send it: one lookup
+        if known is not None:
+            return known
         try:
             return cls(text.strip().lower())
         except ValueError:
@@ -86,6 +89,7 @@ class LegState(StrEnum):
         return self in FINAL_LEG_STATES
 
 
+_LEG_STATES_BY_TEXT: dict[str, LegState] = {state.value: state for state in LegState}
 FINAL_LEG_STATES: Final = frozenset({LegState.FILLED, LegState.CANCELLED, LegState.REJECTED})
 
 # How far along a leg is. An ERROR ranks just below the final states: it stays the latest word
