@@ -2,18 +2,24 @@
 
 Decimals travel as strings (exact digits, never floats); enums as their values. The journal is
 read back only by this codec, so the shape may grow fields but must keep reading old rows.
+Encoded with msgspec (keys sorted, no spaces; 3-4x faster than the json module, which wrote the
+older rows with spaces: both read back the same).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
+
+import msgspec
 
 from core.journal import BatchOrder
 from core.orders import BracketRequest, OrderRequest
 from core.values import OrderRef, OrderType, Side, TimeInForce
 
 JsonDict = dict[str, str | None]
+_encoder = msgspec.json.Encoder(order="sorted")
 
 
 def order_to_dict(order: OrderRequest) -> JsonDict:
@@ -39,20 +45,23 @@ def order_from_dict(data: JsonDict) -> OrderRequest:
 
 
 def order_to_json(order: OrderRequest) -> str:
-    return json.dumps(order_to_dict(order), sort_keys=True)
+    return _encoder.encode(order_to_dict(order)).decode()
 
 
 def order_from_json(text: str) -> OrderRequest:
     return order_from_dict(json.loads(text))
 
 
-def batch_orders_to_json(orders: tuple[BatchOrder, ...]) -> str:
-    """The brackets of a batch, with their reference prices."""
-    return json.dumps([
+def batch_orders_to_json(
+    orders: tuple[BatchOrder, ...], leg_json: Callable[[OrderRequest], str] = order_to_json
+) -> str:
+    """The brackets of a batch, with their reference prices. `leg_json` gives each leg's text
+    (`order_to_json`, or the text the caller already has for it)."""
+    return _encoder.encode([
         {"reference_price": str(item.reference_price),
-         "legs": [order_to_dict(leg) for leg in item.bracket.legs]}
+         "legs": [msgspec.Raw(leg_json(leg).encode()) for leg in item.bracket.legs]}
         for item in orders
-    ], sort_keys=True)
+    ]).decode()
 
 
 def batch_orders_from_json(text: str) -> tuple[BatchOrder, ...]:

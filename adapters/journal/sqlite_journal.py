@@ -38,6 +38,7 @@ from core.journal import (
     StatusReport,
     TradingStateRecord,
 )
+from core.orders import OrderRequest
 from core.values import BatchId, ExecId, OrderRef, Side, TradingState
 
 SCHEMA_VERSION = 1
@@ -137,9 +138,15 @@ class SqliteJournal:
         self._legs: dict[str, LegRecord] | None = None
         # Likewise the reports not acknowledged yet, read before every status frame sent.
         self._pending: dict[str, StatusReport] | None = None
+        # The legs written since `changed_legs` was last called (None: nobody asked yet).
+        self._leg_changes: dict[str, LegRecord] | None = None
         # A batch's orders never change once journaled, and decoding them (~0.4 ms for 20) was paid
-        # on every read of the batch, several times per placement: decoded once, keyed by their text.
-        self._decoded_orders: dict[str, tuple[BatchOrder, ...]] = {}
+        # on every read of the batch, several times per placement: kept per batch id, from the
+        # objects `record_batch` wrote, or decoded once when read from the file.
+        self._batch_orders: dict[str, tuple[BatchOrder, ...]] = {}
+        # A leg's request rarely changes while its record is rewritten on every status: the JSON text
+        # of the request last written per ref, reused while the record carries the same request.
+        self._request_text: dict[str, tuple[OrderRequest, str]] = {}
 
     @property
     def path(self) -> str:
@@ -157,14 +164,16 @@ class SqliteJournal:
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone():
                 return RecordOutcome.DUPLICATE
+            self._write_legs_and_reports(db, legs, reports)  # first: the legs' texts serve the batch's
             db.execute(
                 "INSERT INTO batches (batch_id, seq, content_hash, orders, received_at, expires_at, state, "
                 "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (batch.batch_id, batch.seq, batch.content_hash, batch_orders_to_json(batch.orders),
+                (batch.batch_id, batch.seq, batch.content_hash,
+                 batch_orders_to_json(batch.orders, self._request_json),
                  batch.received_at.isoformat(), batch.expires_at.isoformat(), batch.state.value,
                  batch.reason),
             )
-            self._write_legs_and_reports(db, legs, reports)
+        self._batch_orders[batch.batch_id] = batch.orders
         self._remember(legs, reports)
         return RecordOutcome.NEW
 
@@ -239,6 +248,17 @@ class SqliteJournal:
     def legs(self) -> tuple[LegRecord, ...]:
         return tuple(self._known_legs().values())
 
+    def changed_legs(self) -> tuple[LegRecord, ...]:
+        """The leg records written since the last call (each ref once, as it is now), in the order
+        they were first written since then; the first call returns every leg. For one watcher
+        (the executor's progress lines and open-order count), so that it need not go through the
+        whole history on every step. Not part of the Journal port."""
+        if self._leg_changes is None:
+            self._leg_changes = {}
+            return self.legs()
+        changed, self._leg_changes = self._leg_changes, {}
+        return tuple(changed.values())
+
     def leg(self, order_ref: OrderRef) -> LegRecord | None:
         return self._known_legs().get(order_ref)
 
@@ -300,8 +320,10 @@ class SqliteJournal:
 
     def _known_legs(self) -> dict[str, LegRecord]:
         if self._legs is None:
-            rows = self._conn.execute(f"{_LEG_SELECT} ORDER BY position")
-            self._legs = {leg.order_ref: leg for leg in map(_leg, rows)}
+            self._legs = {}
+            for row in self._conn.execute(f"{_LEG_SELECT} ORDER BY position"):
+                leg = self._legs[row[0]] = _leg(row)
+                self._request_text[leg.order_ref] = (leg.request, row[4])
         return self._legs
 
     def _remember(self, legs: Sequence[LegRecord], reports: Sequence[StatusReport]) -> None:
@@ -309,6 +331,8 @@ class SqliteJournal:
         new unacknowledged reports go last (report ids are never reused: the insert would fail)."""
         if self._legs is not None:
             self._legs.update((leg.order_ref, leg) for leg in legs)
+        if self._leg_changes is not None:
+            self._leg_changes.update((leg.order_ref, leg) for leg in legs)
         if self._pending is not None:
             self._pending.update((report.status_id, report) for report in reports if not report.acked)
 
@@ -318,11 +342,21 @@ class SqliteJournal:
             for status_id in status_ids:
                 self._pending.pop(status_id, None)
 
+    def _request_json(self, request: OrderRequest) -> str:
+        """The request as JSON: the text last made for its ref when it is the same object (leg
+        records are rebuilt around the request they had; a batch holds its legs' requests)."""
+        known = self._request_text.get(request.order_ref)
+        if known is not None and known[0] is request:
+            return known[1]
+        text = order_to_json(request)
+        self._request_text[request.order_ref] = (request, text)
+        return text
+
     def _batch(self, row: tuple[str, int | None, str, str, str, str, str, str]) -> JournaledBatch:
         batch_id, seq, content_hash, orders_json, received_at, expires_at, state, reason = row
-        orders = self._decoded_orders.get(orders_json)
+        orders = self._batch_orders.get(batch_id)
         if orders is None:
-            orders = self._decoded_orders[orders_json] = batch_orders_from_json(orders_json)
+            orders = self._batch_orders[batch_id] = batch_orders_from_json(orders_json)
         return JournaledBatch(
             BatchId(batch_id), seq, content_hash, orders, datetime.fromisoformat(received_at),
             datetime.fromisoformat(expires_at), BatchState(state), reason,
@@ -339,12 +373,11 @@ class SqliteJournal:
             raise
         db.execute("COMMIT")
 
-    @staticmethod
     def _write_legs_and_reports(
-        db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport]
+        self, db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport]
     ) -> None:
         db.executemany(_UPSERT_LEG, [
-            (leg.order_ref, leg.batch_id, leg.bracket_ref, leg.role.value, order_to_json(leg.request),
+            (leg.order_ref, leg.batch_id, leg.bracket_ref, leg.role.value, self._request_json(leg.request),
              leg.placement.value, leg.status.value, str(leg.filled), str(leg.avg_price), leg.message)
             for leg in legs
         ])

@@ -1,11 +1,13 @@
 """Intake: a `trading_orders_generated` batch is journaled first, then acknowledged.
 
-`receive` is the only door for batches. It writes the batch to the journal (with one record per
-leg and a `received` report per leg) before it returns the sequence number to acknowledge, so an
-acknowledged batch is never lost. A batch id already in the journal is acknowledged again and
-not processed again. A batch past its expiry is journaled as EXPIRED, its legs reported
-`rejected` with the reason `expired`, and never placed. A malformed batch is journaled as
-REJECTED with every problem, reported, and acknowledged (resending it would not make it valid).
+`receive` is the only door for batches (split in `admit` then `record` for the coordinator, which
+journals an accepted batch's brackets `sending` in the same transaction). It writes the batch to
+the journal (with one record per leg and a `received` report per leg) before it returns the
+sequence number to acknowledge, so an acknowledged batch is never lost. A batch id already in the
+journal is acknowledged again and not processed again. A batch past its expiry is journaled as
+EXPIRED, its legs reported `rejected` with the reason `expired`, and never placed. A malformed
+batch is journaled as REJECTED with every problem, reported, and acknowledged (resending it would
+not make it valid).
 
 The wire types live in `adapters/wire` (msgspec); the core only needs their shape, which the
 Protocols below describe, so `TradingOrdersGenerated` is accepted as it is.
@@ -118,20 +120,39 @@ class IntakeResult:
     message: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What `receive` journals for a batch, before it is written (`admit`), so that a caller may
+    add to it first (the coordinator journals an accepted batch's brackets `sending` in the same
+    transaction). `batch` is None when there is nothing to write (a duplicate, or no usable id)."""
+
+    result: IntakeResult
+    batch: JournaledBatch | None = None
+    legs: tuple[LegRecord, ...] = ()
+    reports: tuple[StatusReport, ...] = ()
+
+
 def receive(
     journal: Journal, reporter: Reporter, settings: ExecutorSettings, batch: IncomingBatch, seq: int | None
 ) -> IntakeResult:
     """Journal the batch, then return what to acknowledge. See the module docstring."""
+    return record(journal, admit(journal, reporter, settings, batch, seq))
+
+
+def admit(
+    journal: Journal, reporter: Reporter, settings: ExecutorSettings, batch: IncomingBatch, seq: int | None
+) -> Admission:
+    """Everything `receive` decides about the batch, written by `record`."""
     now = reporter.now()
     try:
         batch_id = check_batch_id(batch.batch_id)
     except PlanError as error:
         # Without a usable id there is nothing to journal it under; acknowledging still stops the
         # cloud from resending a batch that can never be valid.
-        return IntakeResult(seq, IntakeOutcome.REJECTED, batch.batch_id, f"batch refused: {error}")
+        return Admission(IntakeResult(seq, IntakeOutcome.REJECTED, batch.batch_id, f"batch refused: {error}"))
     known = journal.batch(batch_id)
     if known is not None:
-        return _duplicate(known, batch, seq)
+        return Admission(_duplicate(known, batch, seq))
     problems: list[str] = []
     orders = _orders(batch, problems)
     expires_at = _expiry(batch, settings, now, problems)
@@ -141,7 +162,7 @@ def receive(
         reason = f"batch {batch_id} refused: " + "; ".join(problems)
         journaled = _with_state(journaled, BatchState.REJECTED, reason)
         reports = [_order_report(reporter, batch_id, o, reason) for o in batch.orders]
-        return _record(journal, journaled, [], reports, IntakeOutcome.REJECTED, reason)
+        return _admission(journaled, [], reports, IntakeOutcome.REJECTED, reason)
     legs = [leg for order in orders for leg in _leg_records(batch_id, order.bracket)]
     if journaled.is_expired(now):
         reason = (f"{EXPIRED}: batch {batch_id} expired at {expires_at.isoformat()} and was received at "
@@ -149,9 +170,19 @@ def receive(
         journaled = _with_state(journaled, BatchState.EXPIRED, reason)
         legs = [_skip(leg, reason) for leg in legs]
         reports = [reporter.report(leg) for leg in legs]
-        return _record(journal, journaled, legs, reports, IntakeOutcome.EXPIRED, reason)
+        return _admission(journaled, legs, reports, IntakeOutcome.EXPIRED, reason)
     reports = [reporter.report(leg) for leg in legs]
-    return _record(journal, journaled, legs, reports, IntakeOutcome.ACCEPTED, "")
+    return _admission(journaled, legs, reports, IntakeOutcome.ACCEPTED, "")
+
+
+def record(journal: Journal, admission: Admission) -> IntakeResult:
+    """Write what `admit` decided (one transaction), then return what to acknowledge."""
+    batch = admission.batch
+    if batch is None:
+        return admission.result
+    if journal.record_batch(batch, admission.legs, admission.reports) is RecordOutcome.DUPLICATE:
+        return IntakeResult(batch.seq, IntakeOutcome.DUPLICATE, batch.batch_id, "already journaled")
+    return admission.result
 
 
 def bracket_of(batch_id: str, order: IncomingOrder) -> BracketRequest:
@@ -253,13 +284,12 @@ def _order_report(reporter: Reporter, batch_id: BatchId, order: IncomingOrder, r
     return reporter.notice(batch_id, ref, order.symbol, LegStatus.REJECTED, reason)
 
 
-def _record(
-    journal: Journal, batch: JournaledBatch, legs: list[LegRecord], reports: list[StatusReport],
-    outcome: IntakeOutcome, message: str,
-) -> IntakeResult:
-    if journal.record_batch(batch, legs, reports) is RecordOutcome.DUPLICATE:
-        return IntakeResult(batch.seq, IntakeOutcome.DUPLICATE, batch.batch_id, "already journaled")
-    return IntakeResult(batch.seq, outcome, batch.batch_id, message)
+def _admission(
+    batch: JournaledBatch, legs: list[LegRecord], reports: list[StatusReport], outcome: IntakeOutcome,
+    message: str,
+) -> Admission:
+    return Admission(IntakeResult(batch.seq, outcome, batch.batch_id, message), batch, tuple(legs),
+                     tuple(reports))
 
 
 def _duplicate(known: JournaledBatch, batch: IncomingBatch, seq: int | None) -> IntakeResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 from datetime import datetime
+from itertools import count
 
 from core.batches import REF_PREFIX
 from core.journal import LegRecord, LegRole, LegStatus, StatusReport
@@ -34,13 +35,23 @@ def is_ours(order_ref: str) -> bool:
 
 
 class Reporter:
-    """Builds status reports with ids and times from the injected ports."""
+    """Builds status reports with ids and times from the injected ports.
 
-    __slots__ = ("_clock", "_ids")
+    A report id is one id from the generator per Reporter (one per executor run: unique across
+    runs, as the generator promises), then a counter: "<run id>.<n>", zero-padded. So the ids of
+    a run sort in the order they were made, and the journal's index on them grows at its end: with
+    a random id per report, each report written (about 200 per batch) dirtied an index page of its
+    own, half the pages a batch wrote to the disk."""
+
+    __slots__ = ("_clock", "_count", "_run")
 
     def __init__(self, clock: Clock, ids: IdGenerator) -> None:
         self._clock = clock
-        self._ids = ids
+        self._run = ids.next_id("st-")
+        self._count = count(1)
+
+    def _next_id(self) -> str:
+        return f"{self._run}.{next(self._count):08d}"
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -50,7 +61,7 @@ class Reporter:
     ) -> StatusReport:
         """A report of the leg as it is (or with another status / message, for alarms)."""
         return StatusReport(
-            self._ids.next_id("st-"), leg.batch_id, leg.order_ref, leg.request.symbol,
+            self._next_id(), leg.batch_id, leg.order_ref, leg.request.symbol,
             status or leg.status, self._clock.now(), leg.filled, leg.avg_price,
             leg.message if message is None else message,
         )
@@ -59,7 +70,7 @@ class Reporter:
         self, batch_id: BatchId, order_ref: OrderRef, symbol: str, status: LegStatus, message: str
     ) -> StatusReport:
         """A report about an order that has no leg record (a malformed order of a refused batch)."""
-        return StatusReport(self._ids.next_id("st-"), batch_id, order_ref, symbol, status, self._clock.now(),
+        return StatusReport(self._next_id(), batch_id, order_ref, symbol, status, self._clock.now(),
                             message=message)
 
 

@@ -1,12 +1,12 @@
 """`ExecutorService`: the executor's coordinator, the one object the entrypoints drive.
 
-The WebSocket client calls `receive` for each batch (then sends the `ack` it returns),
-`place_pending` after acknowledging, `pending_reports` / `acknowledge_report(s)` for the status
-stream, and `last_seq` for `resume`. The CLI calls `halt` / `resume_trading`. Broker events are
-queued by the subscription and handled, in order, by `pump`; the run loop calls it when `wake`
-(given to the constructor) says events are waiting. `place_pending` and `reconcile` pump first.
-One lock serialises every step, so concurrent callers never interleave a placement with a
-reconciliation (which could send a leg twice).
+The WebSocket client calls `receive` (or `receive_and_prepare`) for each batch (then sends the
+`ack` it returns), `place_pending` after acknowledging, `pending_reports` /
+`acknowledge_report(s)` for the status stream, and `last_seq` for `resume`. The CLI calls
+`halt` / `resume_trading`. Broker events are queued by the subscription and handled, in order,
+by `pump`; the run loop calls it when `wake` (given to the constructor) says events are waiting.
+`place_pending` and `reconcile` pump first. One lock serialises every step, so concurrent callers
+never interleave a placement with a reconciliation (which could send a leg twice).
 
 Trading state: HALTED on start and after every broker reconnect until `reconcile` has succeeded;
 then ACTIVE, unless the persisted kill switch says HALTED. While reconciliation is pending,
@@ -20,6 +20,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from decimal import Decimal
 
 from core.broker_events import BrokerEvent, ConnectionEvent, ConnectionState
 from core.journal import (
@@ -35,16 +36,25 @@ from core.journal import (
     StatusReport,
     TradingStateRecord,
 )
-from core.ports import Broker, Clock, IdGenerator, Unsubscribe
+from core.ports import Broker, BrokerError, Clock, IdGenerator, Unsubscribe
 from core.risk import RiskGate
 from core.service_layer.executor.gate import check_bracket, expiry_reason, rejection_step
-from core.service_layer.executor.intake import EXPIRED, IncomingBatch, IntakeResult, receive
-from core.service_layer.executor.placement import BracketPlacement
+from core.service_layer.executor.intake import (
+    EXPIRED,
+    Admission,
+    IncomingBatch,
+    IntakeOutcome,
+    IntakeResult,
+    admit,
+    receive,
+    record,
+)
+from core.service_layer.executor.placement import BracketPlacement, with_placement
 from core.service_layer.executor.reconcile import JournalView, ReconciliationPlan, reconcile
 from core.service_layer.executor.records import ADDED_ROLES, Reporter, for_the_cloud
 from core.service_layer.executor.restore import restore
 from core.service_layer.executor.settings import ExecutorSettings
-from core.values import OrderRef, TradingState
+from core.values import BatchId, OrderRef, TradingState
 
 _LOST = (ConnectionState.LOST, ConnectionState.DISCONNECTED)
 _BACK = (ConnectionState.CONNECTED, ConnectionState.RESTORED)
@@ -72,6 +82,12 @@ class ExecutorService:
         self._unsubscribe: Unsubscribe | None = None
         self._reconciled = False
         self._needs_reconcile = False
+        # A batch whose brackets `receive_and_prepare` journaled `sending`, with the brackets to
+        # send and the gate's state then: `place_pending` sends them first, unless the batch has
+        # expired or the gate's state changed meanwhile (then they go back to pending and are
+        # gated again). Reconciliation takes them over (they are `sending` in the journal); a
+        # halt puts them back to pending.
+        self._prepared: tuple[JournaledBatch, tuple[BatchOrder, ...], TradingState] | None = None
         self._lock = asyncio.Lock()  # one step at a time: a placement and a reconciliation never interleave
         self.last_plan: ReconciliationPlan | None = None
 
@@ -151,6 +167,57 @@ class ExecutorService:
         """Journal a batch and say what to acknowledge; placing it is `place_pending`'s job."""
         return receive(self._journal, self._reporter, self._settings, batch, seq)
 
+    async def receive_and_prepare(self, batch: IncomingBatch, seq: int | None) -> IntakeResult:
+        """`receive`; and when the batch can be placed at once (reconciled, connected, no other
+        step running, no other batch waiting), its brackets are gated here and journaled `sending`
+        in the same transaction as the batch, as `place_pending` would before its first broker
+        call: a placement then costs one transaction (and disk flush) fewer before the broker
+        hears of it. The broker calls stay `place_pending`'s (the acknowledgement goes between)."""
+        if not self._can_prepare():
+            return self.receive(batch, seq)
+        async with self._lock:
+            if self._journal.batches((BatchState.RECEIVED, BatchState.PLACING)):
+                return self.receive(batch, seq)  # they go first, in journal order
+            admission = admit(self._journal, self._reporter, self._settings, batch, seq)
+            orders: tuple[BatchOrder, ...] | None = None
+            if admission.batch is not None and admission.result.outcome is IntakeOutcome.ACCEPTED:
+                admission, orders = await self._prepare(admission)
+            result = record(self._journal, admission)
+            recorded = admission.batch
+            if orders is not None and recorded is not None and result.outcome is IntakeOutcome.ACCEPTED:
+                self._prepared = (recorded, orders, self._gate.state)
+            return result
+
+    def _can_prepare(self) -> bool:
+        return (self._reconciled and self._prepared is None and not self._lock.locked()
+                and self._broker.is_connected())
+
+    async def _prepare(self, admission: Admission) -> tuple[Admission, tuple[BatchOrder, ...] | None]:
+        """The admission with its brackets gated (the approved ones `sending`, the others rejected
+        with their reasons), and the approved brackets; None instead when it cannot be gated now
+        (it is then journaled as received, for `place_pending`)."""
+        await self._pump()  # (a reconciliation it may run does not know this batch yet)
+        batch = admission.batch
+        if batch is None or not self._reconciled or not self._broker.is_connected():
+            return admission, None
+        try:
+            positions = await self._gate_inputs()
+        except BrokerError:
+            return admission, None  # `place_pending` asks again (and says what failed)
+        admitted = {leg.order_ref: leg for leg in admission.legs}
+        approved, rejected = self._gate_batch(batch, positions, admitted.get)
+        sending = {leg.order_ref for order in approved for leg in order.bracket.legs}
+        decided = {leg.order_ref: leg for leg in rejected.legs}
+        legs = tuple(
+            decided.get(leg.order_ref)
+            or (with_placement(leg, Placement.SENDING) if leg.order_ref in sending else leg)
+            for leg in admission.legs
+        )
+        if approved:
+            batch = replace(batch, state=BatchState.PLACING)
+        gated = replace(admission, batch=batch, legs=legs, reports=admission.reports + rejected.reports)
+        return gated, tuple(approved)
+
     async def place_pending(self) -> None:
         """Gate and place every bracket not decided yet, in journal order. Does nothing until
         reconciliation has succeeded."""
@@ -171,6 +238,9 @@ class ExecutorService:
             now = self._clock.now()
             self._journal.set_trading_state(TradingStateRecord(TradingState.HALTED, reason, now))
             self._gate.halt()
+            if self._prepared is not None:  # not sent yet: gated again (refused while halted)
+                self._placement.unprepare(self._prepared[1])
+                self._prepared = None
             for leg in self._journal.legs():
                 working = leg.placement in (Placement.SENDING, Placement.SENT) and not leg.status.is_final
                 if leg.role is LegRole.ENTRY and working:
@@ -191,6 +261,7 @@ class ExecutorService:
 
     async def _reconcile(self) -> ReconciliationPlan:
         self._reconciled = False
+        self._prepared = None  # journaled `sending`: reconciliation settles them with the broker
         self._events.clear()  # the broker's answers below are newer than anything queued
         open_orders = await self._broker.open_orders()
         completed = await self._broker.completed_orders()
@@ -210,32 +281,73 @@ class ExecutorService:
         await self._pump()
         if not self._reconciled:
             return
+        if self._prepared is not None:
+            prepared, orders, state = self._prepared
+            self._prepared = None
+            if expiry_reason(prepared, self._clock.now()) is None and self._gate.state is state:
+                if not await self._send(prepared, orders):
+                    return
+            else:  # gated again below, as it is now
+                self._placement.unprepare(orders)
+        waiting = self._journal.batches((BatchState.RECEIVED, BatchState.PLACING))
+        if not waiting:
+            return
+        positions = await self._gate_inputs()
+        for batch in waiting:
+            approved, rejected = self._gate_batch(batch, positions)
+            self._placement.prepare(batch, approved, rejected)
+            if not await self._send(batch, approved):
+                return
+
+    async def _gate_inputs(self) -> dict[str, Decimal]:
+        """The positions the gate checks entries against; the account's P&L is given to the gate
+        on the way (a loss trips REDUCING)."""
         positions = {p.symbol: p.quantity for p in await self._broker.positions()}
         account = await self._broker.account_summary()
-        self._gate.record_pnl(account.realized_pnl + account.unrealized_pnl)  # trips REDUCING on a loss
-        for batch in self._journal.batches((BatchState.RECEIVED, BatchState.PLACING)):
-            approved: list[BatchOrder] = []
-            decided: list[JournalStep] = []
-            for order in batch.orders:
-                legs = [self._journal.leg(leg.order_ref) for leg in order.bracket.legs]
-                if any(leg is None or leg.placement is not Placement.PENDING for leg in legs):
-                    continue
-                now = self._clock.now()
-                expired = expiry_reason(batch, now)
-                reasons = (expired,) if expired else check_bracket(self._gate, order, positions, now).reasons
-                if reasons:
-                    decided.append(rejection_step([leg for leg in legs if leg], reasons, self._reporter))
-                else:
-                    approved.append(order)
-            rejected = JournalStep(legs=tuple(leg for step in decided for leg in step.legs),
-                                   reports=tuple(report for step in decided for report in step.reports))
-            completed = await self._placement.place(batch, approved, rejected)
-            await self._pump()
-            if not completed or not self._reconciled:
-                return  # the broker went away: reconcile before sending more
-            self._close_batch(self._fresh(batch))
+        self._gate.record_pnl(account.realized_pnl + account.unrealized_pnl)
+        return positions
 
-    async def _pump(self) -> None:
+    def _gate_batch(
+        self, batch: JournaledBatch, positions: dict[str, Decimal],
+        leg_of: Callable[[OrderRef], LegRecord | None] | None = None,
+    ) -> tuple[list[BatchOrder], JournalStep]:
+        """The batch's brackets not decided yet (their legs from `leg_of`, else the journal):
+        those the gate approves, and one step rejecting the others (expired, or refused by the
+        gate) with their reasons."""
+        leg_of = leg_of or self._journal.leg
+        approved: list[BatchOrder] = []
+        decided: list[JournalStep] = []
+        for order in batch.orders:
+            legs = [leg_of(leg.order_ref) for leg in order.bracket.legs]
+            if any(leg is None or leg.placement is not Placement.PENDING for leg in legs):
+                continue
+            now = self._clock.now()
+            expired = expiry_reason(batch, now)
+            reasons = (expired,) if expired else check_bracket(self._gate, order, positions, now).reasons
+            if reasons:
+                decided.append(rejection_step([leg for leg in legs if leg], reasons, self._reporter))
+            else:
+                approved.append(order)
+        rejected = JournalStep(legs=tuple(leg for step in decided for leg in step.legs),
+                               reports=tuple(report for step in decided for report in step.reports))
+        return approved, rejected
+
+    async def _send(self, batch: JournaledBatch, orders: Sequence[BatchOrder]) -> bool:
+        """Send brackets journaled `sending`, then journal the events and close the batch. False
+        when the broker went away: reconcile before sending more."""
+        completed = await self._placement.send(orders)
+        closed = await self._pump(closing=batch if completed else None)  # with the events, if it can be
+        if not completed or not self._reconciled:
+            return False
+        if not closed:
+            self._close_batch(self._fresh(batch))
+        return True
+
+    async def _pump(self, closing: JournaledBatch | None = None) -> bool:
+        """Handle the queued events; `closing`: a batch just placed, whose new state (PLACED, ...)
+        is then committed with the events (one transaction fewer per batch) if it is decided.
+        Whether it was."""
+        closed = False
         while self._events:
             event = self._events.popleft()
             if isinstance(event, ConnectionEvent):
@@ -246,6 +358,12 @@ class ExecutorService:
             actions = self._placement.apply(event, act=self._reconciled)
             if actions:
                 await self._placement.follow_up(actions)
+        if closing is not None and self._reconciled:
+            # `closing` as read before placing: at worst, the state it already has is written again.
+            state = self._closing_state(closing, self._placement.leg)
+            if state is not None:
+                self._placement.gather(JournalStep(batch_states=(state,)))
+                closed = True
         self._placement.flush()  # the burst of events, journaled as one step
         if self._placement.needs_reconcile:
             self._placement.needs_reconcile = False
@@ -253,6 +371,7 @@ class ExecutorService:
         if self._needs_reconcile and self._broker.is_connected():
             self._needs_reconcile = False
             await self._reconcile()
+        return closed
 
     async def _carry_out(self, plan: ReconciliationPlan) -> None:
         self._placement.mark_sent(plan.confirm_sent)
@@ -289,9 +408,18 @@ class ExecutorService:
 
     def _close_batch(self, batch: JournaledBatch) -> None:
         """Every bracket decided: PLACED, or REJECTED / EXPIRED when none was sent."""
-        legs = [self._journal.leg(leg.order_ref) for order in batch.orders for leg in order.bracket.legs]
+        state = self._closing_state(batch, self._journal.leg)
+        if state is not None:
+            self._journal.commit(JournalStep(batch_states=(state,)))
+
+    @staticmethod
+    def _closing_state(
+        batch: JournaledBatch, leg_of: Callable[[OrderRef], LegRecord | None]
+    ) -> tuple[BatchId, BatchState, str] | None:
+        """The batch's new state once every bracket is decided (None: undecided, or unchanged)."""
+        legs = [leg_of(leg.order_ref) for order in batch.orders for leg in order.bracket.legs]
         if any(leg is None or leg.placement is Placement.PENDING for leg in legs):
-            return
+            return None
         sent = [leg for leg in legs if leg and leg.placement in (Placement.SENDING, Placement.SENT)]
         if sent:
             state, reason = BatchState.PLACED, ""
@@ -299,5 +427,4 @@ class ExecutorService:
             state, reason = BatchState.EXPIRED, f"{EXPIRED}: every bracket expired before it could be placed"
         else:
             state, reason = BatchState.REJECTED, "every bracket was rejected; see each leg's reason"
-        if batch.state is not state:
-            self._journal.commit(JournalStep(batch_states=((batch.batch_id, state, reason),)))
+        return None if batch.state is state else (batch.batch_id, state, reason)
