@@ -37,6 +37,11 @@ class CrashHook:
         point, _, count = raw.partition(":")
         return cls(point, int(count) if count else 1)
 
+    def armed(self, point: str) -> bool:
+        """Whether the hook may kill at `point` (work done only to decide whether `point` is
+        reached can be skipped when not)."""
+        return self.point == point
+
     def reached(self, point: str) -> None:
         if self.point != point:
             return

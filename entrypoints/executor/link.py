@@ -362,8 +362,11 @@ class CloudLink:
                         status = wire_status(report, self.account)
                         await self._send(socket, messages.LOCAL_TRADING_STATUS, status)
                 sent.update((report.status_id, now) for report in chunk)
+            # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, which
+            # costs two more turns of the event loop before new reports go out.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reports_waiting.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self._reports_waiting.wait()
 
     async def _send_batch(
         self, socket: ClientConnection, statuses: list[messages.LocalTradingStatus]

@@ -68,10 +68,11 @@ def progress(legs: Iterable[LegRecord]) -> list[BatchProgress]:
 
 
 class ProgressLog:
-    """Remembers the last line logged per batch, so only changes are logged. Only the batches with
-    a leg record that is new or replaced since the last call are counted again (records are
-    immutable, so an unchanged one is the same object): counting every leg ever journaled, on
-    every step, grew with the history."""
+    """Remembers the last line logged per batch, so only changes are logged. `changes` takes every
+    leg, or only those new or replaced since the last call (the runner passes the journal's
+    `changed_legs`): only the batches with a leg record that is new or replaced are counted again
+    (records are immutable, so an unchanged one is the same object); counting every leg ever
+    journaled, on every step, grew with the history."""
 
     def __init__(self) -> None:
         self._last: dict[str, str] = {}

@@ -1,9 +1,11 @@
 """`ExecutorRun`: one run of the local executor, wiring journal + broker + `ExecutorService` +
 `CloudLink`, plus the order-file downloads, the kill switch and the simulated market.
 
-Order of work for a batch: the link hands it over -> `service.receive` journals it -> the `ack`
-goes out -> the worker places it (`place_pending`) -> the status reports go out as they are
-journaled. The broker may be away (TWS not started): batches are still journaled and acknowledged,
+Order of work for a batch: the link hands it over -> `service.receive_and_prepare` journals it
+(when it can be placed at once, with its brackets gated and `sending`, in the same transaction)
+-> the `ack` goes out -> the worker places it (`place_pending`: the broker calls) -> the status
+reports go out as they are journaled. The order file is downloaded once batches stop coming for a
+moment. The broker may be away (TWS not started): batches are still journaled and acknowledged,
 and placed once the broker is connected and reconciled.
 
 The kill switch: `tradebridge executor halt` writes HALTED into the journal file; this run polls the
@@ -16,15 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
 from adapters.journal import SqliteJournal
 from adapters.system import RandomIds, SystemClock
 from adapters.wire import messages
-from core.journal import Placement, StatusReport, TradingStateRecord
+from core.journal import LegRecord, Placement, StatusReport, TradingStateRecord
 from core.orders import BracketRequest
 from core.ports import Broker, BrokerError
 from core.service_layer.executor.intake import IntakeOutcome
@@ -47,10 +51,21 @@ from entrypoints.executor.sim import DurableSimulatedBroker, RandomWalkMarket
 logger = logging.getLogger("tradebridge.executor")
 
 HALT_POLL_SECONDS = 0.5
+DOWNLOAD_QUIET_SECONDS = 0.5  # order files are fetched once no batch came or was placed for this long,
+DOWNLOAD_LATEST_SECONDS = 5.0  # or this long after their batch came, whatever comes first
+PLACED_LINE_SECONDS = 0.5  # at most one "batch X: k/n placed" line this often, besides the last one
 
 
 EXIT_CLIENT_ID_IN_USE = 4
 CLIENT_ID_IN_USE = 326  # TWS: another API connection holds this client id
+
+
+def _freeze_startup_objects() -> None:
+    """What was built so far (modules, the journal's and the simulated broker's records) lives as
+    long as the process: kept out of the collector's full passes, which walked it all again in the
+    middle of placing a batch (~30 ms each)."""
+    gc.collect()
+    gc.freeze()
 
 
 class IbkrUnavailable(RuntimeError):
@@ -72,10 +87,19 @@ class ExecutorRun:
         self._place_wanted = False
         self._stop = asyncio.Event()
         self._progress = ProgressLog()
-        # Order files wait for the step that places their batch: fetching one (the cloud builds it,
-        # the executor writes it) must not compete with placing and reporting for the CPU.
-        self._files_due: list[messages.OrderFile] = []
+        # The legs written since the progress lines were last logged, and the orders open at the
+        # broker (for `executor_status`): kept up to date from the journal's changed legs, rather
+        # than recounted over every leg ever journaled on each step.
+        self._unlogged: dict[str, LegRecord] = {}
+        self._open_orders: set[str] = set()
+        # Order files wait until batches stop coming for a moment (see `_download_files`): fetching
+        # one (the cloud builds it, the executor writes it) must not compete with placing and
+        # reporting, here and at the cloud, for the CPU.
+        self._files_due: list[tuple[float, messages.OrderFile]] = []  # (when it came, the file)
+        self._files_waiting = asyncio.Event()
+        self._busy_at = float("-inf")  # loop time of the last batch received or placed
         self._placed_count: dict[str, tuple[int, int]] = {}  # batch -> (placed, orders)
+        self._placed_logged = float("-inf")  # when the last "k/n placed" line was logged
         self._files = OrderFiles(options.api_url, options.token, options.download_dir, options.ca_file)
         self.journal = SqliteJournal(options.journal)
         self.market: RandomWalkMarket | None = None
@@ -153,6 +177,7 @@ class ExecutorRun:
                 "trading is HALTED (%s): nothing new is placed until `tradebridge executor resume-trading`",
                 self._halt_record.reason or "kill switch",
             )
+        _freeze_startup_objects()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stop.set)
@@ -161,6 +186,7 @@ class ExecutorRun:
             asyncio.create_task(self._connect_broker(), name="broker"),
             asyncio.create_task(self._work(), name="worker"),
             asyncio.create_task(self._watch_kill_switch(), name="kill-switch"),
+            asyncio.create_task(self._download_files(), name="downloads"),
         ]
         if self.market is not None:
             tasks.append(asyncio.create_task(self.market.run(), name="market"))
@@ -236,7 +262,7 @@ class ExecutorRun:
                         "broker connected (account %s); reconciling the journal with the broker",
                         self.broker.account,
                     )
-                decided = self._decided()
+                decided = self._decided() if self._crash.armed("after_place") else 0
                 plan = await self.service.start()  # also places what waited for reconciliation
                 break
             except BrokerError as error:
@@ -263,8 +289,9 @@ class ExecutorRun:
         logger.info(
             "reconciled with the broker: %s; trading state %s", summary, self.service.trading_state.value
         )
-        if self._decided() > decided:  # batches that arrived before the broker was ready were placed
-            self._crash.reached("after_place")
+        _freeze_startup_objects()  # the journal's records, as loaded to reconcile
+        if self._crash.armed("after_place") and self._decided() > decided:
+            self._crash.reached("after_place")  # batches that arrived before the broker was ready were placed
         self._after_step()
         self._place_wanted = True
         self._wake.set()
@@ -278,19 +305,39 @@ class ExecutorRun:
             self._wake.clear()
             if self._place_wanted:
                 self._place_wanted = False
-                waiting = self._unsent()
+                # Counting goes through every leg ever journaled: only for the crash tests.
+                watched = self._crash.armed("after_place")
+                waiting = self._unsent() if watched else 0
                 await self.service.place_pending()
-                if self._unsent() < waiting:  # something was placed (or refused) just now
+                if watched and self._unsent() < waiting:  # something was placed (or refused) just now
                     self._crash.reached("after_place")
+                self._busy_at = asyncio.get_running_loop().time()
             elif self.service.events_waiting:
                 await self.service.pump()
             self._after_step()
-            files, self._files_due = self._files_due, []
-            for file in files:
-                self._files.download(file)
+
+    async def _download_files(self) -> None:
+        """Start the order files' downloads once no batch has come or been placed for
+        DOWNLOAD_QUIET_SECONDS (or DOWNLOAD_LATEST_SECONDS after the file's batch came, under a
+        steady stream of batches): the files are for people, placing and reporting go first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._files_waiting.wait()
+            self._files_waiting.clear()
+            while self._files_due:
+                quiet = self._busy_at + DOWNLOAD_QUIET_SECONDS
+                start = min(quiet, self._files_due[0][0] + DOWNLOAD_LATEST_SECONDS)
+                if start > loop.time():
+                    await asyncio.sleep(start - loop.time())
+                    continue
+                due, self._files_due = self._files_due, []
+                for _, file in due:
+                    self._files.download(file)
 
     def _unsent(self) -> int:
-        return sum(1 for leg in self.journal.legs() if leg.placement is Placement.PENDING)
+        """Legs not sent yet: pending, or journaled `sending` ahead of their broker call."""
+        waiting = (Placement.PENDING, Placement.SENDING)
+        return sum(1 for leg in self.journal.legs() if leg.placement in waiting)
 
     def _decided(self) -> int:
         return sum(1 for leg in self.journal.legs() if leg.placement is not Placement.PENDING)
@@ -299,11 +346,23 @@ class ExecutorRun:
         for notice in self.service.notices:
             logger.warning("%s", notice)
         self.service.notices.clear()
-        for line in self._progress.changes(self.journal.legs()):
+        self._sync_legs()
+        changed, self._unlogged = self._unlogged, {}
+        for line in self._progress.changes(changed.values()):
             logger.info("%s", line)
         if self.link is not None:
             self.link.reports_changed()
             self.link.status_changed()
+
+    def _sync_legs(self) -> None:
+        """Take in the legs the journal wrote since the last call (all of them the first time)."""
+        sent = (Placement.SENDING, Placement.SENT)
+        for leg in self.journal.changed_legs():
+            self._unlogged[leg.order_ref] = leg
+            if leg.placement in sent and not leg.status.is_final:
+                self._open_orders.add(leg.order_ref)
+            else:
+                self._open_orders.discard(leg.order_ref)
 
     def _placed(self, bracket: BracketRequest) -> None:
         """Called by the simulated broker as each bracket is accepted: live progress."""
@@ -320,6 +379,13 @@ class ExecutorRun:
             known = (sent, len(batch.orders))
         count, size = known[0] + 1, known[1]
         self._placed_count[leg.batch_id] = (count, size)
+        # One line per bracket, as the broker takes it, is a lot of console for a 20-order batch
+        # the simulated broker takes in a few milliseconds (and each line costs time while the
+        # batch is placed): the last bracket is always logged, others once in a while.
+        now = time.monotonic()
+        if count < size and now - self._placed_logged < PLACED_LINE_SECONDS:
+            return
+        self._placed_logged = now
         entry = bracket.entry
         logger.info(
             "batch %s: %d/%d placed (%s %s %s, stop %s, target %s)",
@@ -368,7 +434,7 @@ class ExecutorRun:
             len(batch.orders),
             batch.scan_id,
         )
-        result = self.service.receive(batch, seq)
+        result = await self.service.receive_and_prepare(batch, seq)
         if self.market is not None:  # the simulated market opens each new symbol at its entry price
             self.market.open_prices({order.symbol: order.entry_price for order in batch.orders})
         if result.outcome is IntakeOutcome.ACCEPTED:
@@ -380,8 +446,10 @@ class ExecutorRun:
         else:
             logger.warning("batch %s %s: %s", batch.batch_id, result.outcome.value, result.message)
         self._crash.reached("before_ack")
+        self._busy_at = asyncio.get_running_loop().time()
         if batch.file is not None:
-            self._files_due.append(batch.file)  # started by the worker once this batch is placed
+            self._files_due.append((self._busy_at, batch.file))
+            self._files_waiting.set()
         self._place_wanted = True
         self._wake.set()
         return result.ack_seq
@@ -400,10 +468,8 @@ class ExecutorRun:
         connected = self.broker.is_connected()
         # Open orders from the journal, not the broker: this runs every second and must not spend
         # TWS's message budget; positions are the broker's local cache (no request).
-        sent = (Placement.SENDING, Placement.SENT)
-        open_orders = sum(
-            1 for leg in self.journal.legs() if leg.placement in sent and not leg.status.is_final
-        )
+        self._sync_legs()
+        open_orders = len(self._open_orders)
         positions = 0
         if connected:
             with contextlib.suppress(BrokerError):

@@ -128,16 +128,17 @@ class _Tracker:
                   "next_order_id": exchange.next_order_id, "next_exec_id": exchange.next_exec_id},
         }
         orders, brackets = [], []
+        all_orders, prints = exchange.orders, self.prints
         for ref in dict.fromkeys(candidates):  # new orders first, in order; each once
-            order = exchange.orders[ref]
+            order = all_orders[ref]
             mark = _fingerprint(order)
+            if prints.get(ref) == mark:
+                continue  # unchanged, so still as open (or not) as when it was last written
+            prints[ref] = mark
             if ref in exchange.open:
                 self.open.setdefault(order.symbol, set()).add(ref)
             else:
                 self.open.get(order.symbol, set()).discard(ref)
-            if self.prints.get(ref) == mark:
-                continue
-            self.prints[ref] = mark
             orders.append(dump_order(order))
             bracket = order.bracket
             if bracket is not None:
