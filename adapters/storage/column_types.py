@@ -82,6 +82,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         def to_text(value: Any) -> str | None:
             if value is None:
                 return None
+            if isinstance(value, datetime) and value.tzinfo is UTC:  # the Clock's own: UTC already
+                return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
             naive: datetime = self.process_bind_param(value, dialect)
             return naive.isoformat(sep=" ", timespec="microseconds")
 
