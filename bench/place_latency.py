@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import msgspec
 from _keepalive_http import KeepAliveHttp
+from _machine import speed_line, speed_reference_ns
 from _twenty_orders import SYMBOLS, free_port, percentile, scan_rows
 from websockets.asyncio.client import connect
 
@@ -117,6 +118,7 @@ def main() -> int:
     args = parser.parse_args()
     placements = max(200, args.placements)
     port = free_port()
+    reference_before = speed_reference_ns()
     with tempfile.TemporaryDirectory(prefix="tb-bench-") as directory:
         server = start_server(Path(directory), port, args.database)
         try:
@@ -127,6 +129,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(timeout=15)
+    reference = (reference_before + speed_reference_ns()) / 2
     p50, p99 = statistics.median(timings), percentile(timings, 0.99)
     metrics = {
         "place_to_push_p50_ms": {
@@ -154,6 +157,8 @@ def main() -> int:
         verdict = "OK" if metrics[name]["ok"] else "MISSED"
         print(f"  {label}: {metrics[name]['value']:8.3f} ms   target <= {target:g} ms   {verdict}")
     print(f"  min {min(timings):.3f} ms, max {max(timings):.3f} ms, mean {statistics.fmean(timings):.3f} ms")
+    print(speed_line(reference))
+    metrics["machine_speed_ref_ns"] = {"value": round(reference), "unit": "ns", "target": None, "ok": True}
     print(json.dumps({"bench": "place_latency", "metrics": metrics}))
     return 0
 

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _machine import speed_line, speed_reference_ns
 from _twenty_orders import SYMBOLS, free_port, percentile, scan_rows
 from websockets.asyncio.client import connect
 
@@ -172,6 +173,7 @@ def main() -> int:
     token = secrets.token_urlsafe(16)
     port = free_port()
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/listen_events"
+    reference_before = speed_reference_ns()
     with tempfile.TemporaryDirectory(prefix="tradebridge-bench-") as temp:
         directory = Path(temp)
         cloud = start(
@@ -204,6 +206,7 @@ def main() -> int:
             for process in (executor, cloud):
                 process.terminate()
                 process.wait(timeout=15)
+        reference = (reference_before + speed_reference_ns()) / 2
         accepted = broker_times(next(directory.glob("local_trading_client_*.log")))
         to_broker = [(accepted[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
     metrics: dict[str, Any] = {}
@@ -228,6 +231,7 @@ def main() -> int:
         verdict = "" if m["ok"] is None else ("OK" if m["ok"] else "MISSED")
         wanted = "" if m["target"] is None else f"target <= {m['target']:g} ms"
         print(f"  {name:26} {m['value']:9.3f} ms   {wanted:18} {verdict}")
+    print(speed_line(reference))
     print(
         json.dumps(
             {
@@ -237,6 +241,8 @@ def main() -> int:
                     "place_to_stored_p99_ms": metrics["place_to_stored_p99_ms"],
                     "place_to_broker_p50_ms": metrics["place_to_broker_p50_ms"],
                     "place_to_broker_p99_ms": metrics["place_to_broker_p99_ms"],
+                    "machine_speed_ref_ns": {"value": round(reference), "unit": "ns", "target": None,
+                                             "ok": None},
                 },
             }
         )
