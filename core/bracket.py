@@ -10,7 +10,8 @@ exit fill; an exit that takes the open quantity to 0 closes the bracket, which c
 exit and any entry remainder; a stop loss lost while shares are open leaves them naked, and they
 must be flattened.
 
-Statuses change only through the transition table (`Order.apply`, `Order.add_fill`). The bracket
+Statuses change only through the transition table: `Order.apply`, `Order.add_fill`, or, on the
+common path where the status a leg leaves is known, an edge read from the table once. The bracket
 marks a leg CANCELLED itself only where the broker cancels it on its own (the OCA sibling of the
 exit that closed the bracket, the exits of an entry that ended without a fill); every other cancel
 is asked for with `CancelLegs` and recorded when the broker confirms it, so that a fill racing the
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from core.broker_events import Fill, OrderStatusUpdate
-from core.order_status import TERMINAL, WORKING, OrderStatus, OrderTrigger
-from core.orders import BracketRequest, Order
-from core.values import ZERO, OrderRef, Side, frozen_slot_setters
+from core.order_status import TERMINAL, WORKING, OrderStatus, OrderTrigger, next_status
+from core.orders import BracketRequest, Order, new_order
+from core.values import ZERO, OrderRef, Side, become, writable_twin
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +37,11 @@ class ActivateExits:
     quantity: Decimal
 
     def __init__(self, quantity: Decimal) -> None:
-        # Written by hand, not generated: one is made per entry fill (see `frozen_slot_setters`).
-        _set_activate_quantity(self, quantity)
+        # Written by hand, not generated: one is made per entry fill (see `writable_twin`).
+        writable: Any = self
+        become(writable, _WritableActivateExits)
+        writable.quantity = quantity
+        writable.__class__ = ActivateExits
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +51,11 @@ class ResizeExits:
     quantity: Decimal
 
     def __init__(self, quantity: Decimal) -> None:
-        # Written by hand, not generated: one is made per partial fill (see `frozen_slot_setters`).
-        _set_resize_quantity(self, quantity)
+        # Written by hand, not generated: one is made per partial fill (see `writable_twin`).
+        writable: Any = self
+        become(writable, _WritableResizeExits)
+        writable.quantity = quantity
+        writable.__class__ = ResizeExits
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +66,12 @@ class CancelLegs:
     reason: str
 
     def __init__(self, order_refs: tuple[OrderRef, ...], reason: str) -> None:
-        # Written by hand, not generated: one is made per bracket that ends (see `frozen_slot_setters`).
-        _set_cancel_order_refs(self, order_refs)
-        _set_cancel_reason(self, reason)
+        # Written by hand, not generated: one is made per bracket that ends (see `writable_twin`).
+        writable: Any = self
+        become(writable, _WritableCancelLegs)
+        writable.order_refs = order_refs
+        writable.reason = reason
+        writable.__class__ = CancelLegs
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +85,27 @@ class FlattenPosition:
     reason: str
 
 
-(_set_activate_quantity,) = frozen_slot_setters(ActivateExits, "quantity")
-(_set_resize_quantity,) = frozen_slot_setters(ResizeExits, "quantity")
-_set_cancel_order_refs, _set_cancel_reason = frozen_slot_setters(CancelLegs, "order_refs", "reason")
+_WritableActivateExits = writable_twin(ActivateExits, "quantity")
+_WritableResizeExits = writable_twin(ResizeExits, "quantity")
+_WritableCancelLegs = writable_twin(CancelLegs, "order_refs", "reason")
+
+
+def _activate_exits(quantity: Decimal) -> ActivateExits:
+    """`ActivateExits(quantity)`, made by a function (a cheaper call than a class): once per
+    bracket whose entry fills."""
+    intention: Any = _WritableActivateExits()
+    intention.quantity = quantity
+    intention.__class__ = ActivateExits
+    return intention  # type: ignore[no-any-return]
+
+
+def _cancel_legs(order_refs: tuple[OrderRef, ...], reason: str) -> CancelLegs:
+    """`CancelLegs(order_refs, reason)`, made as `_activate_exits` is: once per bracket that ends."""
+    intention: Any = _WritableCancelLegs()
+    intention.order_refs = order_refs
+    intention.reason = reason
+    intention.__class__ = CancelLegs
+    return intention  # type: ignore[no-any-return]
 
 BracketIntention = ActivateExits | ResizeExits | CancelLegs | FlattenPosition
 
@@ -100,6 +129,15 @@ _ACCEPT = OrderTrigger.ACCEPT
 _ACTIVATE = OrderTrigger.ACTIVATE
 _CANCEL = OrderTrigger.CANCEL
 _BUY = Side.BUY
+# The edges the common path takes, read from the table once: a leg sent (PENDING -> SUBMITTED), a
+# leg held (SUBMITTED -> HELD), an entry accepted (SUBMITTED -> WORKING, or from HELD), a held exit
+# activated (HELD -> WORKING). Where the current status is known to be the edge's start, the leg
+# takes the edge by assignment, without a call of `Order.apply` (which would look up the same edge).
+_SENT = next_status(_PENDING, _SUBMIT)
+_HELD_BACK = next_status(_SUBMITTED, _HOLD)
+_ACCEPTED = next_status(_SUBMITTED, _ACCEPT)
+_ACCEPTED_WHILE_HELD = next_status(_HELD, _ACCEPT)
+_ACTIVATED = next_status(_HELD, _ACTIVATE)
 
 
 class Bracket:
@@ -107,8 +145,10 @@ class Bracket:
 
     __slots__ = (
         "_cancel_requested",
+        "_entry_ref",
         "_flatten_ordered",
-        "_legs_by_ref",
+        "_stop_loss_ref",
+        "_take_profit_ref",
         "entry",
         "request",
         "stop_loss",
@@ -117,18 +157,18 @@ class Bracket:
 
     def __init__(self, request: BracketRequest) -> None:
         self.request = request
-        self.entry = entry = Order(request.entry)
-        self.take_profit = take_profit = Order(request.take_profit)
-        self.stop_loss = stop_loss = Order(request.stop_loss)
-        self._cancel_requested: set[OrderRef] = set()
+        self.entry = new_order(request.entry)
+        self.take_profit = new_order(request.take_profit)
+        self.stop_loss = new_order(request.stop_loss)
+        # Legs asked to be cancelled (`CancelLegs`), each once. A tuple, replaced when it grows:
+        # it stays empty until the bracket ends, and an empty tuple costs no allocation.
+        self._cancel_requested: tuple[OrderRef, ...] = ()
         self._flatten_ordered = ZERO
-        # Every report is routed to its leg by order_ref. Built in reverse so that, were two legs
-        # to share a ref, the first in `legs` order wins, as a scan of `legs` would find it.
-        self._legs_by_ref: dict[str, Order] = {
-            request.stop_loss.order_ref: stop_loss,
-            request.take_profit.order_ref: take_profit,
-            request.entry.order_ref: entry,
-        }
+        # Every report is routed to its leg by order_ref, compared in `legs` order, so that, were
+        # two legs to share a ref, the first would win, as a scan of `legs` finds it.
+        self._entry_ref = request.entry.order_ref
+        self._take_profit_ref = request.take_profit.order_ref
+        self._stop_loss_ref = request.stop_loss.order_ref
 
     # -- what the bracket is now ------------------------------------------------------------
 
@@ -161,7 +201,7 @@ class Bracket:
     def is_closed(self) -> bool:
         """The trade is over: closed through an exit, ended before the entry filled, or its stop
         was lost (then any open shares were handed over with `FlattenPosition`)."""
-        return self._end_reason() is not None
+        return self._ending() is not None
 
     @property
     def is_naked(self) -> bool:
@@ -174,14 +214,13 @@ class Bracket:
     def mark_submitted(self) -> None:
         """The owner has sent the three legs to the broker."""
         entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
-        # Tested before calling: every bracket passes here once, with all three legs PENDING or
-        # (a repeat) none.
+        # Every bracket passes here once, with all three legs PENDING or (a repeat) none.
         if entry.status is _PENDING:
-            entry.apply(_SUBMIT)
+            entry.status = _SENT
         if take_profit.status is _PENDING:
-            take_profit.apply(_SUBMIT)
+            take_profit.status = _SENT
         if stop_loss.status is _PENDING:
-            stop_loss.apply(_SUBMIT)
+            stop_loss.status = _SENT
 
     def apply_status(self, update: OrderStatusUpdate) -> tuple[BracketIntention, ...]:
         """Take the broker's status report on one leg.
@@ -192,39 +231,60 @@ class Bracket:
         progress comes only from executions (`apply_fill`), so PARTIALLY_FILLED / FILLED reports
         change nothing either. CANCELLED / REJECTED / EXPIRED go through the transition table.
         """
-        order = self._legs_by_ref.get(update.order_ref)
+        # The leg, found by order_ref in `legs` order: every report of every leg passes here.
+        ref = update.order_ref
+        if ref == self._entry_ref:
+            order = self.entry
+        elif ref == self._take_profit_ref:
+            order = self.take_profit
+        elif ref == self._stop_loss_ref:
+            order = self.stop_loss
+        else:
+            raise self._stranger(f"status report {update.status.value}", ref)
         status = update.status
-        if order is None:
-            raise self._stranger(f"status report {status.value}", update.order_ref)
         current = order.status
         if status is current:
             return ()  # most reports are repeats (the broker echoes what a fill already told us)
         if status in _ACKNOWLEDGEMENTS:
-            # Inlined, not a helper: three of a bracket's ten reports are acknowledgements.
+            # Inlined, not a helper: three of a bracket's ten reports are acknowledgements. The
+            # status they lead to is found along the table's edges, then taken in one step.
             if current not in TERMINAL:  # else a late acknowledgement of an order that has ended
-                message = update.message
-                if current is _PENDING:
-                    current = order.apply(_SUBMIT, message)
-                if order is not self.entry:
-                    if current is _SUBMITTED:
-                        order.apply(_HOLD, message)  # _settle activates it if the entry filled
-                elif status is _HELD:
-                    if current is _SUBMITTED:
-                        order.apply(_HOLD, message)
-                elif status is _WORKING and (current is _SUBMITTED or current is _HELD):
-                    order.apply(_ACCEPT, message)
-        else:
-            trigger = _ENDING_TRIGGERS.get(status)
-            if trigger is None:
-                return ()
-            order.apply(trigger, update.message)
+                after = _SENT if current is _PENDING else current  # it proves the order was sent
+                if after is _SUBMITTED:
+                    if order is not self.entry or status is _HELD:
+                        after = _HELD_BACK  # an exit: _settle activates it when the entry fills
+                    elif status is _WORKING:
+                        after = _ACCEPTED
+                elif after is _HELD and status is _WORKING and order is self.entry:
+                    after = _ACCEPTED_WHILE_HELD
+                if after is not current:
+                    order.status = after
+                    message = update.message
+                    if message:
+                        order.message = message
+            # Nothing for the owner to do: an acknowledgement neither ends the bracket nor
+            # changes a quantity, and it never holds an exit back once the entry has filled
+            # (`_settle` made the exits work at that fill, and no edge leads back to HELD), so
+            # `_settle` would find what it found after the last fill or ending report.
+            return ()
+        trigger = _ENDING_TRIGGERS.get(status)
+        if trigger is None:
+            return ()
+        order.apply(trigger, update.message)
         return self._settle()
 
     def apply_fill(self, fill: Fill) -> tuple[BracketIntention, ...]:
         """Take one execution on a leg. A repeated execution id changes nothing and returns ()."""
-        order = self._legs_by_ref.get(fill.order_ref)
-        if order is None:
-            raise self._stranger(f"fill {fill.exec_id}", fill.order_ref)
+        # The leg, found as in `apply_status`.
+        ref = fill.order_ref
+        if ref == self._entry_ref:
+            order = self.entry
+        elif ref == self._take_profit_ref:
+            order = self.take_profit
+        elif ref == self._stop_loss_ref:
+            order = self.stop_loss
+        else:
+            raise self._stranger(f"fill {fill.exec_id}", ref)
         exec_id = fill.exec_id
         if exec_id in order.exec_ids:
             return ()
@@ -239,8 +299,14 @@ class Bracket:
         entry = self.entry
         if order is not entry:
             # `open_quantity`, computed here rather than through the property: one fill in two
-            # is an exit's.
-            open_quantity = entry.filled - self.take_profit.filled - self.stop_loss.filled
+            # is an exit's. (A 0 is not subtracted: each difference would be a new Decimal.)
+            open_quantity = entry.filled
+            closed = self.take_profit.filled
+            if closed:
+                open_quantity -= closed
+            closed = self.stop_loss.filled
+            if closed:
+                open_quantity -= closed
             # `open_quantity` never goes below 0, hence the second test (rarely reached).
             if quantity > open_quantity and quantity > ZERO:
                 raise ValueError(
@@ -263,34 +329,44 @@ class Bracket:
             f"{self.entry.order_ref} ({self.symbol}: {refs}); route it to the bracket that owns it"
         )
 
-    def _end_reason(self) -> str | None:
+    def _ending(self) -> str | None:
+        """Why the trade is over, as the bracket's cancels and alarms say it ("bracket B1 (AAPL)
+        closed by its take profit B1-tp"), or None while it is not."""
         take_profit, stop_loss, entry = self.take_profit, self.stop_loss, self.entry
+        bracket = f"bracket {self._entry_ref} ({self.request.entry.symbol})"
         if take_profit.status is _FILLED:
-            return f"closed by its take profit {take_profit.request.order_ref}"
+            return f"{bracket} closed by its take profit {take_profit.request.order_ref}"
         if stop_loss.status is _FILLED:
-            return f"closed by its stop loss {stop_loss.request.order_ref}"
+            return f"{bracket} closed by its stop loss {stop_loss.request.order_ref}"
         if entry.status in TERMINAL and entry.filled == ZERO:
-            return f"entry {entry.request.order_ref} ended {entry.status.value} before any fill"
+            return f"{bracket} entry {entry.request.order_ref} ended {entry.status.value} before any fill"
         if stop_loss.status in TERMINAL:
-            return f"stop loss {stop_loss.request.order_ref} is {stop_loss.status.value}"
+            return f"{bracket} stop loss {stop_loss.request.order_ref} is {stop_loss.status.value}"
         return None
 
     def _settle(self) -> tuple[BracketIntention, ...]:
         entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
         entry_filled = entry.filled
-        # The conditions of `_end_reason`, tested without building its text (this runs on every
+        # The conditions of `_ending`, tested without building its text (this runs on every
         # report that changes a leg; the text is needed once per bracket).
         if (
             take_profit.status is _FILLED
             or stop_loss.status in TERMINAL
             or (not entry_filled and entry.status in TERMINAL)
         ):
-            reason = self._end_reason()
-            assert reason is not None
-            return self._wind_down(reason)
+            where = self._ending()
+            assert where is not None
+            return self._wind_down(where)
         if not entry_filled:
             return ()  # the entry has not filled yet: the exits stay held
-        open_quantity = entry_filled - take_profit.filled - stop_loss.filled
+        # What the exits filled is subtracted, and added below, only when it is not 0: this runs
+        # on every fill, and each such sum or difference would be a new Decimal.
+        take_profit_filled, stop_loss_filled = take_profit.filled, stop_loss.filled
+        open_quantity = entry_filled
+        if take_profit_filled:
+            open_quantity -= take_profit_filled
+        if stop_loss_filled:
+            open_quantity -= stop_loss_filled
         if open_quantity <= ZERO:
             return ()
         # Size both exits, written out rather than looped: this runs on every fill of an open
@@ -301,34 +377,42 @@ class Bracket:
         if status not in TERMINAL:  # else rejected or cancelled: the stop works on alone
             if status is not _WORKING and status is not _PARTIALLY_FILLED:
                 # Brought to WORKING along the table's edges (inlined: this runs on every entry fill).
-                if status is _PENDING:
-                    status = take_profit.apply(_SUBMIT)
-                take_profit.apply(_ACTIVATE if status is _HELD else _ACCEPT)
+                if status is _HELD:
+                    take_profit.status = _ACTIVATED
+                else:
+                    if status is _PENDING:
+                        take_profit.status = _SENT
+                    take_profit.apply(_ACCEPT)
                 activated = True
-            wanted = take_profit.filled + open_quantity
+            wanted = take_profit_filled + open_quantity if take_profit_filled else open_quantity
             request = take_profit.request
-            if request.quantity != wanted:
+            quantity = request.quantity
+            # Often the very Decimal of the fill: the identity test spares the comparison.
+            if quantity is not wanted and quantity != wanted:
                 take_profit.request = request.with_quantity(wanted)
                 resized = True
         status = stop_loss.status  # not terminal: tested above
         if status is not _WORKING and status is not _PARTIALLY_FILLED:
-            if status is _PENDING:
-                status = stop_loss.apply(_SUBMIT)
-            stop_loss.apply(_ACTIVATE if status is _HELD else _ACCEPT)
+            if status is _HELD:
+                stop_loss.status = _ACTIVATED
+            else:
+                if status is _PENDING:
+                    stop_loss.status = _SENT
+                stop_loss.apply(_ACCEPT)
             activated = True
-        wanted = stop_loss.filled + open_quantity
+        wanted = stop_loss_filled + open_quantity if stop_loss_filled else open_quantity
         request = stop_loss.request
-        if request.quantity != wanted:
+        quantity = request.quantity
+        if quantity is not wanted and quantity != wanted:
             stop_loss.request = request.with_quantity(wanted)
             resized = True
         if activated:
-            return (ActivateExits(open_quantity),)
+            return (_activate_exits(open_quantity),)
         return (ResizeExits(open_quantity),) if resized else ()
 
-    def _wind_down(self, reason: str) -> tuple[BracketIntention, ...]:
+    def _wind_down(self, where: str) -> tuple[BracketIntention, ...]:
+        """The bracket is over, for the reason `where` tells (see `_ending`)."""
         entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
-        symbol = self.request.entry.symbol
-        where = f"bracket {entry.request.order_ref} ({symbol}) {reason}"
         # Closed by an exit, or the entry ended unfilled: the broker cancels the unfinished exits
         # itself (OCA sibling; children of a dead parent), so they are marked CANCELLED here.
         broker_cancels = (
@@ -338,7 +422,7 @@ class Bracket:
         )
         # Every leg still unfinished (or just marked cancelled) is asked to be cancelled, once.
         cancel_requested = self._cancel_requested
-        cancel: list[OrderRef] = []
+        cancel: tuple[OrderRef, ...] = ()
         for order in (entry, take_profit, stop_loss):
             if order.status in TERMINAL:
                 continue
@@ -346,21 +430,28 @@ class Bracket:
                 order.apply(_CANCEL, where)
             ref = order.request.order_ref
             if ref not in cancel_requested:
-                cancel.append(ref)
+                cancel += (ref,)
         cancel_legs: CancelLegs | None = None
         if cancel:
-            cancel_requested.update(cancel)
-            cancel_legs = CancelLegs(tuple(cancel), f"{where}; cancel what is left of it")
-        # `open_quantity - exit_working_quantity`, without the two calls (once per ended bracket).
-        open_quantity = entry.filled - take_profit.filled - stop_loss.filled
+            self._cancel_requested = cancel_requested + cancel
+            cancel_legs = _cancel_legs(cancel, f"{where}; cancel what is left of it")
+        # `open_quantity - exit_working_quantity`, without the two calls (once per ended bracket),
+        # and without subtracting the 0s (see `_settle`).
+        open_quantity = entry.filled
+        if take_profit.filled:
+            open_quantity -= take_profit.filled
+        if stop_loss.filled:
+            open_quantity -= stop_loss.filled
         if open_quantity < ZERO:
             open_quantity = ZERO
         if stop_loss.status in WORKING:
             open_quantity -= stop_loss.request.quantity - stop_loss.filled
-        unprotected = open_quantity - self._flatten_ordered
+        flatten_ordered = self._flatten_ordered
+        unprotected = open_quantity - flatten_ordered if flatten_ordered else open_quantity
         if unprotected <= ZERO:
             return () if cancel_legs is None else (cancel_legs,)
         self._flatten_ordered += unprotected
+        symbol = self.request.entry.symbol
         side = entry.request.side
         held = "long" if side is _BUY else "short"
         flatten = FlattenPosition(

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from core.order_status import OrderStatus
 from core.orders import OrderRequest
-from core.values import ZERO, ExecId, OrderRef, Side, frozen_slot_setters
+from core.values import ZERO, ExecId, OrderRef, Side, become, writable_twin
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +39,46 @@ class OrderStatusUpdate:
         message: str = "",
         code: int | None = None,
     ) -> None:
-        # Written by hand, not generated: one is made per order change (see `frozen_slot_setters`).
-        _set_update_order_ref(self, order_ref)
-        _set_update_status(self, status)
-        _set_update_filled(self, filled)
-        _set_update_remaining(self, remaining)
-        _set_update_avg_fill_price(self, avg_fill_price)
-        _set_update_message(self, message)
-        _set_update_code(self, code)
+        # Written by hand, not generated: one is made per order change (see `writable_twin`).
+        writable: Any = self
+        become(writable, _WritableOrderStatusUpdate)
+        writable.order_ref = order_ref
+        writable.status = status
+        writable.filled = filled
+        writable.remaining = remaining
+        writable.avg_fill_price = avg_fill_price
+        writable.message = message
+        writable.code = code
+        writable.__class__ = OrderStatusUpdate
 
 
-(
-    _set_update_order_ref,
-    _set_update_status,
-    _set_update_filled,
-    _set_update_remaining,
-    _set_update_avg_fill_price,
-    _set_update_message,
-    _set_update_code,
-) = frozen_slot_setters(
+_WritableOrderStatusUpdate = writable_twin(
     OrderStatusUpdate, "order_ref", "status", "filled", "remaining", "avg_fill_price", "message", "code"
 )
+
+
+def make_status_update(
+    order_ref: OrderRef,
+    status: OrderStatus,
+    filled: Decimal,
+    remaining: Decimal,
+    avg_fill_price: Decimal,
+    message: str,
+    code: int | None,
+) -> OrderStatusUpdate:
+    """`OrderStatusUpdate(...)` with every field given, for adapters that report every order
+    change: the same frozen value, made by a function, which costs less to call than a class
+    (whose `__init__` runs in a call of its own)."""
+    update: Any = _WritableOrderStatusUpdate()
+    update.order_ref = order_ref
+    update.status = status
+    update.filled = filled
+    update.remaining = remaining
+    update.avg_fill_price = avg_fill_price
+    update.message = message
+    update.code = code
+    update.__class__ = OrderStatusUpdate
+    return update  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,29 +105,47 @@ class Fill:
         time: datetime,
         commission: Decimal = ZERO,
     ) -> None:
-        # Written by hand, not generated: one is made per execution (see `frozen_slot_setters`).
-        _set_fill_exec_id(self, exec_id)
-        _set_fill_order_ref(self, order_ref)
-        _set_fill_symbol(self, symbol)
-        _set_fill_side(self, side)
-        _set_fill_quantity(self, quantity)
-        _set_fill_price(self, price)
-        _set_fill_time(self, time)
-        _set_fill_commission(self, commission)
+        # Written by hand, not generated: one is made per execution (see `writable_twin`).
+        writable: Any = self
+        become(writable, _WritableFill)
+        writable.exec_id = exec_id
+        writable.order_ref = order_ref
+        writable.symbol = symbol
+        writable.side = side
+        writable.quantity = quantity
+        writable.price = price
+        writable.time = time
+        writable.commission = commission
+        writable.__class__ = Fill
 
 
-(
-    _set_fill_exec_id,
-    _set_fill_order_ref,
-    _set_fill_symbol,
-    _set_fill_side,
-    _set_fill_quantity,
-    _set_fill_price,
-    _set_fill_time,
-    _set_fill_commission,
-) = frozen_slot_setters(
+_WritableFill = writable_twin(
     Fill, "exec_id", "order_ref", "symbol", "side", "quantity", "price", "time", "commission"
 )
+
+
+def make_fill(
+    exec_id: ExecId,
+    order_ref: OrderRef,
+    symbol: str,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    time: datetime,
+    commission: Decimal,
+) -> Fill:
+    """`Fill(...)` with every field given, for adapters: see `make_status_update`."""
+    fill: Any = _WritableFill()
+    fill.exec_id = exec_id
+    fill.order_ref = order_ref
+    fill.symbol = symbol
+    fill.side = side
+    fill.quantity = quantity
+    fill.price = price
+    fill.time = time
+    fill.commission = commission
+    fill.__class__ = Fill
+    return fill  # type: ignore[no-any-return]
 
 
 class ConnectionState(StrEnum):

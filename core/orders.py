@@ -6,20 +6,12 @@ the transition table in `core.order_status`, accumulating fills de-duplicated by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from core.order_status import EDGES_BY_TRIGGER, InvalidTransition, OrderStatus, OrderTrigger, next_status
-from core.values import (
-    LIMIT_PRICED,
-    STOP_PRICED,
-    ZERO,
-    OrderRef,
-    OrderType,
-    Side,
-    TimeInForce,
-    frozen_slot_setters,
-)
+from core.values import ZERO, OrderRef, OrderType, Side, TimeInForce, become, writable_twin
 
 __all__ = [
     "BracketRequest",
@@ -63,43 +55,54 @@ class OrderRequest:
         oca_group: str | None = None,
     ) -> None:
         # Written by hand, not generated: requests are made for every bracket and every resize,
-        # so the fields go straight into their slots (see `frozen_slot_setters`).
-        _set_order_ref(self, order_ref)
-        _set_symbol(self, symbol)
-        _set_side(self, side)
-        _set_quantity(self, quantity)
-        _set_order_type(self, order_type)
-        _set_limit_price(self, limit_price)
-        _set_stop_price(self, stop_price)
-        _set_tif(self, tif)
-        _set_parent_ref(self, parent_ref)
-        _set_oca_group(self, oca_group)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
-        # A separate step, as in a generated dataclass, so that tools that make dataclasses
-        # without __init__ (msgspec decoding, for one) still validate. The checks are plain
-        # comparisons with module constants; messages are built only once a check has failed.
-        if not self.order_ref:
+        # so the fields are plain slot writes (see `writable_twin`), then checked from the
+        # arguments. The checks are plain comparisons with module constants; messages are built
+        # only once a check has failed.
+        writable: Any = self
+        become(writable, _WritableOrderRequest)
+        writable.order_ref = order_ref
+        writable.symbol = symbol
+        writable.side = side
+        writable.quantity = quantity
+        writable.order_type = order_type
+        writable.limit_price = limit_price
+        writable.stop_price = stop_price
+        writable.tif = tif
+        writable.parent_ref = parent_ref
+        writable.oca_group = oca_group
+        writable.__class__ = OrderRequest
+        if not order_ref:
             raise ValueError("an order needs an order_ref")
-        side = self.side
         if side is not _BUY and side is not _SELL:
-            raise ValueError(f"order {self.order_ref}: side must be Side.BUY or Side.SELL, got {side!r}")
-        if not self.symbol:
+            raise ValueError(f"order {order_ref}: side must be Side.BUY or Side.SELL, got {side!r}")
+        if not symbol:
             raise ValueError(f"{self._where()}: symbol is empty")
-        quantity = self.quantity
         if quantity <= ZERO or quantity != quantity.to_integral_value():
             raise ValueError(f"{self._where()}: quantity must be a whole number above 0, got {quantity}")
-        order_type = self.order_type
-        if type(order_type) is not OrderType:
+        # One identity test per member instead of a type test and two set lookups; anything that
+        # is not one of the four members (a plain "LMT" string, say) is refused.
+        if order_type is _LIMIT or order_type is _STOP_LIMIT:
+            if limit_price is None or limit_price <= ZERO:
+                raise ValueError(f"{self._where()}: a {order_type.value} order needs a limit price above 0")
+            if order_type is _LIMIT:
+                return
+        elif order_type is _MARKET:
+            return
+        elif order_type is not _STOP:
             raise ValueError(
                 f"{self._where()}: order_type must be an OrderType (MKT, LMT, STP or STP LMT), "
                 f"got {order_type!r}"
             )
-        if order_type in LIMIT_PRICED and (self.limit_price is None or self.limit_price <= ZERO):
-            raise ValueError(f"{self._where()}: a {order_type.value} order needs a limit price above 0")
-        if order_type in STOP_PRICED and (self.stop_price is None or self.stop_price <= ZERO):
+        if stop_price is None or stop_price <= ZERO:  # STP or STP LMT
             raise ValueError(f"{self._where()}: a {order_type.value} order needs a stop price above 0")
+
+    def __post_init__(self) -> None:
+        # For tools that make dataclasses without calling __init__ (msgspec decoding, for one):
+        # the checks live in __init__, so they run again on the fields as they are.
+        OrderRequest.__init__(
+            self, self.order_ref, self.symbol, self.side, self.quantity, self.order_type, self.limit_price,
+            self.stop_price, self.tif, self.parent_ref, self.oca_group,
+        )
 
     def _where(self) -> str:
         return f"order {self.order_ref} ({self.side.value} {self.symbol})"
@@ -112,15 +115,13 @@ class OrderRequest:
         )
 
 
-(
-    _set_order_ref, _set_symbol, _set_side, _set_quantity, _set_order_type, _set_limit_price,
-    _set_stop_price, _set_tif, _set_parent_ref, _set_oca_group,
-) = frozen_slot_setters(
+_WritableOrderRequest = writable_twin(
     OrderRequest, "order_ref", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price",
     "tif", "parent_ref", "oca_group",
 )
 _BUY = Side.BUY
 _SELL = Side.SELL
+_MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 _STOP = OrderType.STOP
 _STOP_LIMIT = OrderType.STOP_LIMIT
@@ -137,23 +138,25 @@ class BracketRequest:
 
     def __init__(self, entry: OrderRequest, take_profit: OrderRequest, stop_loss: OrderRequest) -> None:
         # Written by hand, not generated: see `OrderRequest.__init__`.
-        _set_entry(self, entry)
-        _set_take_profit(self, take_profit)
-        _set_stop_loss(self, stop_loss)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
-        entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        writable: Any = self
+        become(writable, _WritableBracketRequest)
+        writable.entry = entry
+        writable.take_profit = take_profit
+        writable.stop_loss = stop_loss
+        writable.__class__ = BracketRequest
         side = entry.side
         exit_side = _SELL if side is _BUY else _BUY
         symbol, quantity, entry_ref = entry.symbol, entry.quantity, entry.order_ref
+        take_profit_quantity, stop_loss_quantity = take_profit.quantity, stop_loss.quantity
         # Both exits at once, one chained test per field: the common case (a valid bracket) then
         # costs four tests instead of a loop of eight; `_exit_mismatch` finds and names the culprit.
+        # The legs usually share one Decimal quantity: the identity tests spare the comparisons.
         if not (
             take_profit.symbol == symbol == stop_loss.symbol
             and take_profit.side is exit_side
             and stop_loss.side is exit_side
-            and take_profit.quantity == quantity == stop_loss.quantity
+            and (take_profit_quantity is quantity or take_profit_quantity == quantity)
+            and (stop_loss_quantity is quantity or stop_loss_quantity == quantity)
             and take_profit.parent_ref == entry_ref == stop_loss.parent_ref
         ):
             raise self._exit_mismatch()
@@ -166,10 +169,15 @@ class BracketRequest:
         stop = stop_loss.stop_price
         if (stop_loss.order_type is not _STOP and stop_loss.order_type is not _STOP_LIMIT) or stop is None:
             raise ValueError(f"{self._where()}: the stop loss must be a stop order")
-        if side is _BUY and not stop < target:
-            raise ValueError(f"{self._where()}: a long needs stop {stop} below target {target}")
-        if side is _SELL and not stop > target:
+        if side is _BUY:
+            if not stop < target:
+                raise ValueError(f"{self._where()}: a long needs stop {stop} below target {target}")
+        elif not stop > target:
             raise ValueError(f"{self._where()}: a short needs stop {stop} above target {target}")
+
+    def __post_init__(self) -> None:
+        # For tools that bypass __init__: see `OrderRequest.__post_init__`.
+        BracketRequest.__init__(self, self.entry, self.take_profit, self.stop_loss)
 
     def _where(self) -> str:
         entry = self.entry
@@ -199,9 +207,7 @@ class BracketRequest:
         return self.entry.symbol
 
 
-_set_entry, _set_take_profit, _set_stop_loss = frozen_slot_setters(
-    BracketRequest, "entry", "take_profit", "stop_loss"
-)
+_WritableBracketRequest = writable_twin(BracketRequest, "entry", "take_profit", "stop_loss")
 
 
 class OverFill(Exception):
@@ -217,7 +223,9 @@ class Order:
     filled: Decimal = ZERO
     avg_fill_price: Decimal = ZERO
     message: str = ""
-    exec_ids: set[str] = field(default_factory=set)
+    # The execution ids applied, in order. A tuple, replaced on each fill: most orders fill once
+    # or never, and the empty tuple of an order without fills costs no allocation.
+    exec_ids: tuple[str, ...] = ()
 
     @property
     def order_ref(self) -> OrderRef:
@@ -246,14 +254,16 @@ class Order:
             raise ValueError(f"order {self.order_ref}: fill quantity must be above 0, got {quantity}")
         filled = self.filled
         ordered = self.request.quantity
-        total = filled + quantity
-        if total > ordered:
+        total = filled + quantity if filled else quantity  # most orders fill once: no new Decimal
+        # A whole fill is often the very Decimal of the order's quantity: the identity test
+        # spares both comparisons.
+        if total is ordered or total == ordered:
+            trigger, status = _FILL, _FILL_EDGES.get(self.status)
+        elif total > ordered:
             raise OverFill(
                 f"order {self.order_ref}: fill of {quantity} on top of {filled} exceeds "
                 f"the ordered {ordered}"
             )
-        if total == ordered:
-            trigger, status = _FILL, _FILL_EDGES.get(self.status)
         else:
             trigger, status = _PARTIAL_FILL, _PARTIAL_FILL_EDGES.get(self.status)
         if status is None:  # e.g. a fill on a cancelled order: `next_status` raises and says why
@@ -263,10 +273,25 @@ class Order:
         # orders fill once, so the two multiplications and the division are skipped for them).
         self.avg_fill_price = (self.avg_fill_price * filled + price * quantity) / total if filled else price
         self.filled = total
-        self.exec_ids.add(exec_id)
+        self.exec_ids += (exec_id,)
         return True
 
 
+def new_order(request: OrderRequest) -> Order:
+    """`Order(request)`: a new, PENDING order with no fills, made by a function (a cheaper call
+    than a class with a generated `__init__`) for owners that make one per leg of every bracket."""
+    order = _new(Order)
+    order.request = request
+    order.status = _PENDING
+    order.filled = ZERO
+    order.avg_fill_price = ZERO
+    order.message = ""
+    order.exec_ids = ()
+    return order
+
+
+_new = object.__new__
+_PENDING = OrderStatus.PENDING
 _FILL = OrderTrigger.FILL
 _PARTIAL_FILL = OrderTrigger.PARTIAL_FILL
 _FILL_EDGES = EDGES_BY_TRIGGER[_FILL]

@@ -71,36 +71,40 @@ class Position:
 
     def apply(self, fill: Fill) -> Decimal:
         """Fold one fill into the position and return the P&L it realized (gross)."""
+        # The fill's fields are read once each: this runs once per execution.
+        fill_quantity, price = fill.quantity, fill.price
         if fill.symbol != self.symbol:
             raise ValueError(
                 f"fill {fill.exec_id} is for {fill.symbol!r} and cannot be applied to the position in "
                 f"{self.symbol!r}; route each fill to the position of its own symbol"
             )
-        if fill.quantity <= ZERO:
+        if fill_quantity <= ZERO:
             raise ValueError(
-                f"fill {fill.exec_id} ({fill.symbol}) has quantity {fill.quantity}; "
+                f"fill {fill.exec_id} ({fill.symbol}) has quantity {fill_quantity}; "
                 "a fill quantity must be above 0 (the side says the direction)"
             )
-        if fill.price <= ZERO:
+        if price <= ZERO:
             raise ValueError(
-                f"fill {fill.exec_id} ({fill.symbol}) has price {fill.price}; a price must be above 0"
+                f"fill {fill.exec_id} ({fill.symbol}) has price {price}; a price must be above 0"
             )
         self.commissions += fill.commission
         # Unary plus and minus round exactly as multiplying by the side's sign (+1 / -1) does, digit
         # for digit, without turning the int into a Decimal first (this runs once per execution).
-        signed = +fill.quantity if fill.side is _BUY else -fill.quantity
+        buy = fill.side is _BUY
+        signed = +fill_quantity if buy else -fill_quantity
         quantity = self.quantity
-        if quantity == ZERO or (quantity > ZERO) == (signed > ZERO):
+        # Opening or adding: flat, or the fill's side (the sign of `signed`) is the position's.
+        if not quantity or (quantity > ZERO) is buy:
             self.quantity = quantity + signed
-            self.cost_basis += signed * fill.price
+            self.cost_basis += signed * price
             return ZERO
-        return self._reduce(signed, fill.price)
+        return self._reduce(signed, fill_quantity, price)
 
-    def _reduce(self, signed: Decimal, price: Decimal) -> Decimal:
-        """A fill against the position: close up to all of it, then open any rest at `price`."""
+    def _reduce(self, signed: Decimal, size: Decimal, price: Decimal) -> Decimal:
+        """A fill of `size` (signed: `signed`) against the position: close up to all of it, then
+        open any rest at `price`."""
         long = self.quantity > ZERO
-        held = abs(self.quantity)
-        size = abs(signed)
+        held = self.quantity if long else -self.quantity  # abs(), without a new Decimal for a long
         closing = held if held <= size else size  # min(held, size), the first of equals
         # Closing everything removes the whole cost basis exactly, whatever the average was.
         if closing == held:

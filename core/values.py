@@ -173,26 +173,36 @@ class Bar:
     volume: Decimal = ZERO
 
 
-SlotSetter = Callable[[object, object], None]
-"""Writes one field of a frozen value directly into its slot: `setter(value_object, field_value)`."""
+def writable_twin(cls: type, *names: str) -> type:
+    """A private subclass of the frozen, slotted dataclass `cls` that takes plain attribute
+    assignment, for an `__init__` written by hand because the value is made per order or per
+    broker event. The generated `__init__` of a frozen dataclass writes each field through
+    `object.__setattr__`; a plain slot write costs a fraction of that. The `__init__` turns `self`
+    into the twin, assigns the fields, and turns it back:
 
+        def __init__(self, a: A, b: B) -> None:
+            writable: Any = self  # typed Any: the twin's assignments are invisible to type checkers
+            become(writable, _WritableValue)
+            writable.a = a
+            writable.b = b
+            writable.__class__ = Value
 
-def frozen_slot_setters(cls: type, *names: str) -> tuple[SlotSetter, ...]:
-    """One setter per field of the frozen, slotted dataclass `cls`, for an `__init__` written by
-    hand because the value is made per order or per broker event: the `__init__` a frozen
-    dataclass generates sets each field through `object.__setattr__`, which costs about twice as
-    much as writing the slot.
+    The twin adds no slot, so an instance may change between the two classes; it never leaves
+    the `__init__`, and what the caller gets is an ordinary, frozen instance of `cls`.
 
-    Raises TypeError (at import, where it is called) unless `names` are all the fields of `cls` in
-    their order, and `cls.__init__` takes exactly those parameters with the fields' defaults: a
-    field added, moved or given another default in one place and not the other fails at once
-    instead of making values that lack it.
+    Raises TypeError (at import, where it is called) unless `cls` is a frozen dataclass with
+    slots, `names` are all its fields in their order, and `cls.__init__` takes exactly those
+    parameters with the fields' defaults: a field added, moved or given another default in one
+    place and not the other fails at once instead of making values that lack it.
     """
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__} is not a frozen dataclass with slots; it needs no twin")
     declared = fields(cls)
     parameters = list(inspect.signature(cls).parameters.values())
     problem = ""
     if tuple(field.name for field in declared) != names:
-        problem = f"the setters are asked for {names}, not its fields in order"
+        problem = f"the twin is asked for {names}, not its fields in order"
     elif tuple(parameter.name for parameter in parameters) != names or any(
         parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for parameter in parameters
     ):
@@ -204,4 +214,17 @@ def frozen_slot_setters(cls: type, *names: str) -> tuple[SlotSetter, ...]:
                 problem = f"its __init__ gives {field.name} another default than the field does"
     if problem:
         raise TypeError(f"{cls.__name__}: {problem}; make the hand-written __init__ match the fields")
-    return tuple(cls.__dict__[name].__set__ for name in names)
+    # `object`'s own `__setattr__` and `__delattr__` (one type slot serves both) give the twin the
+    # generic attribute store, which the interpreter specializes to a direct slot write. Its
+    # `__init__` is `object`'s too, so that `twin()` makes a blank instance in C: a factory
+    # function that fills one in and turns it into `cls` skips the call of a Python `__init__`.
+    namespace = {
+        "__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__,
+        "__init__": object.__init__, "__module__": cls.__module__,
+    }
+    return type(f"_Writable{cls.__name__}", (cls,), namespace)
+
+
+become: Callable[[object, type], None] = object.__dict__["__class__"].__set__
+"""`become(value, twin)`: change the class of `value` to its `writable_twin` (see there). Its
+class cannot be changed by assignment while it is frozen."""

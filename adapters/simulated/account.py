@@ -45,7 +45,7 @@ class Ledger:
         after = self.per_share * filled_after
         if after < minimum:
             after = minimum
-        if filled_before == ZERO:
+        if not filled_before:  # a Decimal is false exactly when it is 0
             return after
         before = self.per_share * filled_before
         if before < minimum:
@@ -56,7 +56,10 @@ class Ledger:
         """Book one execution: cash, position, realized P&L."""
         amount = fill.quantity * fill.price
         # A buy pays the amount, a sell receives it; both pay the commission.
-        self.cash -= (amount if fill.side is _BUY else -amount) + fill.commission
+        if fill.side is _BUY:
+            self.cash -= amount + fill.commission
+        else:
+            self.cash += amount - fill.commission
         symbol = fill.symbol
         position = self.positions_by_symbol.get(symbol)
         if position is None:

@@ -27,22 +27,28 @@ _CANCEL = OrderTrigger.CANCEL
 
 def on_entry_fill(exchange: Exchange, bracket: SimBracket) -> None:
     """The entry filled (partly or fully): activate or grow the exits to the open quantity."""
-    open_quantity = bracket.entry.filled - bracket.exit_filled
+    # Sums and differences with a 0 are skipped (a Decimal is false exactly when it is 0): this
+    # runs on every entry fill, and each would make a new Decimal of the same value.
+    exit_filled = bracket.exit_filled
+    open_quantity = bracket.entry.filled - exit_filled if exit_filled else bracket.entry.filled
     still_open = exchange.open
     for exit_order in (bracket.take_profit, bracket.stop_loss):
         if exit_order is not None and exit_order.ref in still_open:
-            exchange.activate(exit_order, exit_order.filled + open_quantity)
+            filled = exit_order.filled
+            exchange.activate(exit_order, filled + open_quantity if filled else open_quantity)
 
 
 def on_exit_fill(exchange: Exchange, bracket: SimBracket, exit_order: SimOrder, quantity: Decimal) -> None:
     """An exit filled `quantity`: shrink the other exit, or close the bracket at zero."""
-    bracket.exit_filled += quantity
-    open_quantity = bracket.entry.filled - bracket.exit_filled
-    other = bracket.other_exit(exit_order)
+    exit_filled = bracket.exit_filled
+    bracket.exit_filled = exit_filled = exit_filled + quantity if exit_filled else quantity
+    entry_filled = bracket.entry.filled
+    # `bracket.other_exit(exit_order)`, inlined: every exit fill passes here.
+    other = bracket.stop_loss if exit_order is bracket.take_profit else bracket.take_profit
     still_open = exchange.open
-    if open_quantity > ZERO:
+    if exit_filled < entry_filled:  # shares remain open (compared, not subtracted: no new Decimal)
         if other is not None and other.ref in still_open:
-            exchange.resize(other, other.filled + open_quantity)
+            exchange.resize(other, other.filled + (entry_filled - exit_filled))
         return
     if other is not None and other.ref in still_open:
         exchange.finish(other, _CANCEL, f"cancelled: {exit_order.ref} closed the bracket (OCA)")

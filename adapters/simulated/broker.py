@@ -124,7 +124,8 @@ class SimulatedBroker:
     # they refuse: the common case (connected, no fault armed) is two attribute reads.
 
     async def place_bracket(self, bracket: BracketRequest) -> None:
-        if self.faults.armed or not self._connected:
+        faults = self.faults
+        if faults.armed or not self._connected:
             self._require_connection(f"place bracket {bracket.entry.order_ref}")
         exchange = self.exchange
         entry_ref = bracket.entry.order_ref
@@ -136,14 +137,18 @@ class SimulatedBroker:
             or entry_ref in (take_profit_ref, stop_loss_ref) or take_profit_ref == stop_loss_ref
         ):
             exchange.refuse_duplicates((entry_ref, take_profit_ref, stop_loss_ref))  # raises, naming it
-        rejections: dict[OrderRef, Rejection] = {}
-        if self.faults.armed:
+        rejections: dict[OrderRef, Rejection] | None = None  # made only while a fault is armed
+        if faults.armed:
+            rejections = {}
             for leg in bracket.legs:
-                rejection = self.faults.take_rejection(leg.order_ref)
+                rejection = faults.take_rejection(leg.order_ref)
                 if rejection is not None:
                     rejections[leg.order_ref] = rejection
         exchange.place_bracket(bracket, rejections)
-        self._flush()
+        events = exchange.events  # `_flush()`, inlined
+        if events:
+            exchange.events = []
+            self._deliver(events)
 
     async def place_order(self, order: OrderRequest) -> None:
         if self.faults.armed or not self._connected:

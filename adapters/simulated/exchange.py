@@ -8,7 +8,7 @@ which the broker facade delivers after each request. The bracket rules live in `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from adapters.simulated.account import Ledger
@@ -16,8 +16,8 @@ from adapters.simulated.book import SimBracket, SimOrder, edges
 from adapters.simulated.brackets import attach_exit, on_entry_ended, on_entry_fill, on_exit_fill
 from adapters.simulated.config import SimulationConfig
 from adapters.simulated.matching import fill_price
-from core.broker_events import BrokerEvent, Fill, OrderStatusUpdate
-from core.order_status import TERMINAL, OrderStatus, OrderTrigger, next_status
+from core.broker_events import BrokerEvent, Fill, make_fill, make_status_update
+from core.order_status import TERMINAL, TRANSITIONS, OrderStatus, OrderTrigger, next_status
 from core.orders import BracketRequest, OrderRequest
 from core.ports import BrokerError, Clock
 from core.values import ZERO, ExecId, OrderRef, TimeInForce
@@ -120,33 +120,51 @@ class Exchange:
             self._accept(order)
         self.run_arrivals()
 
-    def place_bracket(self, request: BracketRequest, rejections: dict[OrderRef, Rejection]) -> None:
+    def place_bracket(
+        self, request: BracketRequest, rejections: Mapping[OrderRef, Rejection] | None = None
+    ) -> None:
         """Place entry, take profit and stop loss; the exits are HELD until the entry fills."""
-        entry = self._record(request.entry, _SUBMITTED)
-        take_profit = self._record(request.take_profit, _SUBMITTED)
-        stop_loss = self._record(request.stop_loss, _SUBMITTED)
-        entry.bracket = take_profit.bracket = stop_loss.bracket = SimBracket(entry, take_profit, stop_loss)
         if rejections:
+            entry = self._record(request.entry, _SUBMITTED)
+            take_profit = self._record(request.take_profit, _SUBMITTED)
+            stop_loss = self._record(request.stop_loss, _SUBMITTED)
+            bracket = SimBracket(entry, take_profit, stop_loss)
+            entry.bracket = take_profit.bracket = stop_loss.bracket = bracket
             self._place_bracket_with_rejections(entry, take_profit, stop_loss, rejections)
             return
-        # The common case, written out (it runs once per bracket): the entry is accepted and works,
-        # both exits are held. The reports are what `status_update()` makes of a new order.
+        # The common case, written out (it runs once per bracket): `_record` three times, then the
+        # entry is accepted and works and both exits are held. Each leg is born SUBMITTED and
+        # takes its first edge of the table at once (`_ACCEPTED`, `_HELD_BACK`); the reports are
+        # what `status_update()` makes of a new order.
+        number = self.next_order_id
+        self.next_order_id = number + 3
+        # Broker ids as f"{number}": the same text as str(number), without a call of `str`.
+        entry = SimOrder(request.entry, f"{number}", _ACCEPTED)
+        take_profit = SimOrder(request.take_profit, f"{number + 1}", _HELD_BACK)
+        stop_loss = SimOrder(request.stop_loss, f"{number + 2}", _HELD_BACK)
+        entry_ref, take_profit_ref, stop_loss_ref = entry.ref, take_profit.ref, stop_loss.ref
+        orders, still_open = self.orders, self.open
+        orders[entry_ref] = still_open[entry_ref] = entry
+        orders[take_profit_ref] = still_open[take_profit_ref] = take_profit
+        orders[stop_loss_ref] = still_open[stop_loss_ref] = stop_loss
+        entry.bracket = take_profit.bracket = stop_loss.bracket = SimBracket(entry, take_profit, stop_loss)
         events = self.events
-        entry.status = _ACCEPTED
-        events.append(OrderStatusUpdate(entry.ref, _ACCEPTED, ZERO, entry.quantity - ZERO, ZERO, "", None))
-        self._work(entry)
-        take_profit.status = stop_loss.status = _HELD_BACK
+        # Nothing is filled yet: each leg's remaining quantity is its quantity.
+        events.append(make_status_update(entry_ref, _ACCEPTED, ZERO, entry.quantity, ZERO, "", None))
         events.append(
-            OrderStatusUpdate(take_profit.ref, _HELD_BACK, ZERO, take_profit.quantity - ZERO, ZERO, "", None)
+            make_status_update(take_profit_ref, _HELD_BACK, ZERO, take_profit.quantity, ZERO, "", None)
         )
-        events.append(
-            OrderStatusUpdate(stop_loss.ref, _HELD_BACK, ZERO, stop_loss.quantity - ZERO, ZERO, "", None)
-        )
+        events.append(make_status_update(stop_loss_ref, _HELD_BACK, ZERO, stop_loss.quantity, ZERO, "", None))
+        book = self.working.get(entry.symbol)  # `_work(entry)`, inlined
+        if book is None:
+            book = self.working[entry.symbol] = {}
+        book[entry_ref] = entry
+        self._arrivals.append(entry)
         self.run_arrivals()
 
     def _place_bracket_with_rejections(
         self, entry: SimOrder, take_profit: SimOrder, stop_loss: SimOrder,
-        rejections: dict[OrderRef, Rejection],
+        rejections: Mapping[OrderRef, Rejection],
     ) -> None:
         entry_rejection = rejections.get(entry.ref)
         if entry_rejection is not None:
@@ -184,7 +202,7 @@ class Exchange:
     def expire_day_orders(self) -> None:
         """End of the trading day: every open DAY order expires."""
         for order in list(self.open.values()):
-            if order.tif is TimeInForce.DAY and order.ref in self.open:
+            if order.request.tif is TimeInForce.DAY and order.ref in self.open:
                 self.finish(order, OrderTrigger.EXPIRE, "expired at the end of the day (DAY order)")
                 bracket = order.bracket
                 if bracket is not None and bracket.entry is order:
@@ -199,7 +217,7 @@ class Exchange:
         prices[symbol] = price
         book = self.working.get(symbol)
         if book:
-            for order in tuple(book.values()):
+            for order in [*book.values()]:  # a copy: a fill may take orders off the book
                 if order.ref in book:  # an earlier fill in this step may have cancelled it
                     matched = fill_price(order, price, previous)
                     if matched is not None:
@@ -226,14 +244,17 @@ class Exchange:
                 matched = fill_price(order, price, None)
                 if matched is not None:
                     self._fill(order, matched)
-            if order.tif is _IOC and order.status not in TERMINAL:
+            if order.request.tif is _IOC and order.status not in TERMINAL:
                 self.finish(order, _CANCEL, "cancelled: IOC order, the remainder did not fill")
 
     # -- lifecycle primitives (used by brackets.py too) ------------------------------------------
 
     def finish(self, order: SimOrder, trigger: OrderTrigger, message: str, code: int | None = None) -> None:
         """Move an order to a final status, take it off the book and report it."""
-        order.move(trigger)
+        status = TRANSITIONS.get((order.status, trigger))  # `order.move(trigger)`, inlined
+        if status is None:
+            raise order.refused(trigger)
+        order.status = status
         order.message = message
         order.code = code
         ref = order.ref
@@ -242,7 +263,11 @@ class Exchange:
         book = self.working.get(order.symbol)
         if book is not None and ref in book:
             del book[ref]
-        self.events.append(order.status_update())
+        filled = order.filled  # `order.status_update()`, inlined: every bracket ends here
+        self.events.append(make_status_update(
+            ref, status, filled, order.quantity - filled if filled else order.quantity,
+            order.avg_price, message, code,
+        ))
 
     def reject(self, order: SimOrder, rejection: Rejection) -> None:
         code, reason = rejection
@@ -257,10 +282,16 @@ class Exchange:
             raise order.refused(_ACTIVATE)
         order.status = status
         if was is _HELD:
-            self._work(order)
+            # `_work(order)`, inlined: both exits of every bracket pass here.
+            book = self.working.get(order.symbol)
+            if book is None:
+                book = self.working[order.symbol] = {}
+            book[order.ref] = order
+            self._arrivals.append(order)
         filled = order.filled
-        self.events.append(OrderStatusUpdate(
-            order.ref, status, filled, quantity - filled, order.avg_price, order.message, order.code
+        self.events.append(make_status_update(
+            order.ref, status, filled, quantity - filled if filled else quantity, order.avg_price,
+            order.message, order.code,
         ))
 
     def resize(self, order: SimOrder, quantity: Decimal) -> None:
@@ -292,25 +323,31 @@ class Exchange:
         self._arrivals.append(order)
 
     def _fill(self, order: SimOrder, price: Decimal) -> None:
+        # Every fill of every order passes here. A Decimal is false exactly when it is 0, and
+        # nothing is added to or taken from a 0 that it would not change (each such sum or
+        # difference would be a new Decimal of the same value).
         before = order.filled
-        quantity = order.quantity - before
+        quantity = order.quantity - before if before else order.quantity
         cap = self._cap
         if cap is not None and quantity > cap:
             quantity = cap
-        after = before + quantity
         ledger = self._ledger
-        commission = ledger.commission(before, after)
-        if before == ZERO:
-            order.notional = price * quantity
-            order.avg_price = price
-        else:
+        if before:
+            after = before + quantity
+            commission = ledger.commission(before, after)
             order.notional += price * quantity
             order.avg_price = order.notional / after
+            order.commission += commission
+        else:  # the first fill of the order
+            after = quantity
+            commission = ledger.commission(before, after)
+            order.notional = price * quantity
+            order.avg_price = price
+            order.commission = commission
         order.filled = after
-        order.commission += commission
         exec_number = self.next_exec_id
         self.next_exec_id = exec_number + 1
-        fill = Fill(
+        fill = make_fill(
             ExecId(f"SIM.{exec_number}"), order.ref, order.symbol, order.request.side, quantity, price,
             self._clock.now(), commission,
         )
@@ -319,7 +356,7 @@ class Exchange:
         events = self.events
         events.append(fill)
         ref = order.ref
-        if after == order.quantity:
+        if after is order.quantity or after == order.quantity:  # often the very Decimal: no comparison
             # `finish(order, _FILL, "")`, written out: every fill of every order passes here.
             status = _ON_FILL.get(order.status)
             if status is None:
@@ -332,9 +369,7 @@ class Exchange:
             book = self.working.get(order.symbol)
             if book is not None and ref in book:
                 del book[ref]
-            events.append(
-                OrderStatusUpdate(ref, status, after, order.quantity - after, order.avg_price, "", None)
-            )
+            events.append(make_status_update(ref, status, after, ZERO, order.avg_price, "", None))
         else:
             status = _ON_PARTIAL_FILL.get(order.status)
             if status is None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from adapters.simulated.book import SimOrder
-from core.values import OrderType
+from core.values import OrderType, Side
 
 _MARKET = OrderType.MARKET
 _STOP = OrderType.STOP
+_BUY = Side.BUY
 
 
 def fill_price(order: SimOrder, price: Decimal, previous: Decimal | None) -> Decimal | None:
@@ -27,21 +28,22 @@ def fill_price(order: SimOrder, price: Decimal, previous: Decimal | None) -> Dec
     started working (it is "arriving"). Triggers a stop as a side effect: once triggered, a stop
     stays triggered.
     """
-    order_type = order.order_type
+    request = order.request
+    order_type = request.order_type
     if order_type is _MARKET:
         return price
     if not order.triggered:
-        stop = order.stop_price
+        stop = request.stop_price
         assert stop is not None  # OrderRequest guarantees a stop price for STP and STP LMT
-        if not (price >= stop if order.is_buy else price <= stop):
+        if not (price >= stop if request.side is _BUY else price <= stop):
             return None
         order.triggered = True
         previous = None  # a triggered stop-limit is a new limit order, arriving now
     if order_type is _STOP:
         return price
-    limit = order.limit_price
+    limit = request.limit_price
     assert limit is not None  # OrderRequest guarantees a limit price for LMT and STP LMT
-    if order.is_buy:
+    if request.side is _BUY:
         if price > limit:
             return None
         return limit if previous is not None and previous > limit else price
