@@ -26,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _machine import speed_line, speed_reference_ns  # bench/ is first on sys.path when run as a script
+
 from adapters.simulated import SimulatedBroker
 from core.bracket import Bracket
 from core.broker_events import BrokerEvent, Fill, OrderStatusUpdate
@@ -280,6 +282,7 @@ def main() -> None:
     parser.add_argument("--brackets", type=int, default=10_000)
     count = parser.parse_args().brackets
 
+    reference_before = speed_reference_ns()
     asyncio.run(run_lifecycles(1000, BracketTracker(), build=True))  # warm-up
     print(f"bracket lifecycles: {count}, each submit -> entry fill -> exit fill (TP and SL alternate)")
     full = timed("core Bracket + simulated broker", lambda: through_broker(count, BracketTracker(), True))
@@ -306,7 +309,10 @@ def main() -> None:
         target = f"target <= {figure['target']:g} us" if figure["target"] is not None else "no target"
         verdict = "" if figure["target"] is None else ("  OK" if figure["ok"] else "  MISSED")
         print(f"{label}: {figure['value']:.1f} us  ({target}){verdict}")
+    reference = (reference_before + speed_reference_ns()) / 2
+    print(speed_line(reference))
     figures["brackets"] = metric(count, unit="count")
+    figures["machine_speed_ref_ns"] = metric(reference, unit="ns")
     print(json.dumps({"bench": "bracket_lifecycle", "metrics": figures}), flush=True)
 
 
