@@ -90,6 +90,30 @@ _WritableResizeExits = writable_twin(ResizeExits, "quantity")
 _WritableCancelLegs = writable_twin(CancelLegs, "order_refs", "reason")
 
 
+def _work_exit(order: Order, filled: Decimal, open_quantity: Decimal) -> tuple[bool, bool]:
+    """Bring an exit to WORKING along the table's edges (HELD -> ACTIVATE; PENDING -> SENT ->
+    ACCEPT) and size it to what it filled plus `open_quantity`; whether it was (activated,
+    resized). Runs on every fill of an open bracket, hence the precomputed edges."""
+    activated = resized = False
+    status = order.status
+    if status is not _WORKING and status is not _PARTIALLY_FILLED:
+        if status is _HELD:
+            order.status = _ACTIVATED
+        else:
+            if status is _PENDING:
+                order.status = _SENT
+            order.apply(_ACCEPT)
+        activated = True
+    wanted = filled + open_quantity if filled else open_quantity
+    request = order.request
+    quantity = request.quantity
+    # Often the very Decimal of the fill: the identity test spares the comparison.
+    if quantity is not wanted and quantity != wanted:
+        order.request = request.with_quantity(wanted)
+        resized = True
+    return activated, resized
+
+
 def _activate_exits(quantity: Decimal) -> ActivateExits:
     """`ActivateExits(quantity)`, made by a function (a cheaper call than a class): once per
     bracket whose entry fills."""
@@ -369,43 +393,14 @@ class Bracket:
             open_quantity -= stop_loss_filled
         if open_quantity <= ZERO:
             return ()
-        # Size both exits, written out rather than looped: this runs on every fill of an open
-        # bracket. Each exit's order quantity is what it filled plus the open quantity, so the
-        # exit that takes the last open share ends FILLED.
+        # Size both exits. Each exit's order quantity is what it filled plus the open quantity, so
+        # the exit that takes the last open share ends FILLED. A take profit already rejected or
+        # cancelled is left alone: the stop works on alone (the stop is not terminal: tested above).
         activated = resized = False
-        status = take_profit.status
-        if status not in TERMINAL:  # else rejected or cancelled: the stop works on alone
-            if status is not _WORKING and status is not _PARTIALLY_FILLED:
-                # Brought to WORKING along the table's edges (inlined: this runs on every entry fill).
-                if status is _HELD:
-                    take_profit.status = _ACTIVATED
-                else:
-                    if status is _PENDING:
-                        take_profit.status = _SENT
-                    take_profit.apply(_ACCEPT)
-                activated = True
-            wanted = take_profit_filled + open_quantity if take_profit_filled else open_quantity
-            request = take_profit.request
-            quantity = request.quantity
-            # Often the very Decimal of the fill: the identity test spares the comparison.
-            if quantity is not wanted and quantity != wanted:
-                take_profit.request = request.with_quantity(wanted)
-                resized = True
-        status = stop_loss.status  # not terminal: tested above
-        if status is not _WORKING and status is not _PARTIALLY_FILLED:
-            if status is _HELD:
-                stop_loss.status = _ACTIVATED
-            else:
-                if status is _PENDING:
-                    stop_loss.status = _SENT
-                stop_loss.apply(_ACCEPT)
-            activated = True
-        wanted = stop_loss_filled + open_quantity if stop_loss_filled else open_quantity
-        request = stop_loss.request
-        quantity = request.quantity
-        if quantity is not wanted and quantity != wanted:
-            stop_loss.request = request.with_quantity(wanted)
-            resized = True
+        if take_profit.status not in TERMINAL:
+            activated, resized = _work_exit(take_profit, take_profit_filled, open_quantity)
+        stop_activated, stop_resized = _work_exit(stop_loss, stop_loss_filled, open_quantity)
+        activated, resized = activated or stop_activated, resized or stop_resized
         if activated:
             return (_activate_exits(open_quantity),)
         return (ResizeExits(open_quantity),) if resized else ()
