@@ -7,28 +7,24 @@ nothing sent after its batch expired, never naked, every fill once."""
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 import pytest
 from hypothesis import given
 
-from core.clock import ManualClock, SequentialIds
 from core.order_status import OrderStatus
 from core.service_layer.executor.intake import IntakeOutcome
 from core.service_layer.executor.service import ExecutorService
 from tests.property.test_executor_properties import (
     BATCHES,
     VENUES,
-    CrashingBroker,
-    CrashingJournal,
     Outcome,
     Point,
     Step,
     World,
     _check,
-    _step,
     steps,
 )
+from tests.property.test_executor_properties import _play as _play_with
 
 
 class PreparingWorld(World):
@@ -45,23 +41,7 @@ class PreparingWorld(World):
 
 
 async def _play(history: list[Step], venue: str) -> Outcome:
-    clock = ManualClock()
-    world = PreparingWorld(clock, SequentialIds(), CrashingJournal(),
-                           CrashingBroker(VENUES[venue](clock), clock))
-    await world.broker.connect()
-    world.broker.set_price("AAA", Decimal(100))  # AAA's entry fills the moment it is placed
-    await world.restart()
-    for step in history:
-        await _step(world, step)
-    world.journal.armed = world.broker.armed = None
-    await world.restart()
-    while world.cursor < len(BATCHES):
-        await _step(world, ("next", None))
-    await world.run(lambda executor: executor.place_pending())
-    world.kill()
-    await world.restart()
-    assert world.executor is not None and world.executor.reconciled
-    return Outcome(world, await world.broker.orders(), await world.broker.executions())
+    return await _play_with(history, venue, PreparingWorld)
 
 
 @pytest.mark.parametrize("venue", sorted(VENUES))

@@ -300,9 +300,11 @@ class Outcome:
         return sum((f.quantity for f in self.fills if f.order_ref == ref), Decimal(0))
 
 
-async def _play(history: list[Step], venue: str = "fake") -> Outcome:
+async def _play(history: list[Step], venue: str = "fake", world_class: type[World] | None = None) -> Outcome:
     clock = ManualClock()
-    world = World(clock, SequentialIds(), CrashingJournal(), CrashingBroker(VENUES[venue](clock), clock))
+    world = (world_class or World)(
+        clock, SequentialIds(), CrashingJournal(), CrashingBroker(VENUES[venue](clock), clock)
+    )
     await world.broker.connect()
     world.broker.set_price("AAA", Decimal(100))  # AAA's entry fills the moment it is placed
     await world.restart()
