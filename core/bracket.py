@@ -25,8 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from core.broker_events import Fill, OrderStatusUpdate
-from core.order_status import TERMINAL, WORKING, OrderStatus, OrderTrigger, next_status
-from core.orders import BracketRequest, Order, new_order
+from core.order_status import EDGES_BY_TRIGGER, TERMINAL, WORKING, OrderStatus, OrderTrigger, next_status
+from core.orders import BracketRequest, Order
 from core.values import ZERO, OrderRef, Side, become, writable_twin
 
 
@@ -90,11 +90,17 @@ _WritableResizeExits = writable_twin(ResizeExits, "quantity")
 _WritableCancelLegs = writable_twin(CancelLegs, "order_refs", "reason")
 
 
-def _work_exit(order: Order, filled: Decimal, open_quantity: Decimal) -> tuple[bool, bool]:
+# What `_work_exit` changed, as bits of an int (a tuple of two flags would be made per call).
+_RESIZED = 1
+_NOW_WORKING = 2
+
+
+def _work_exit(order: Order, filled: Decimal, open_quantity: Decimal) -> int:
     """Bring an exit to WORKING along the table's edges (HELD -> ACTIVATE; PENDING -> SENT ->
-    ACCEPT) and size it to what it filled plus `open_quantity`; whether it was (activated,
-    resized). Runs on every fill of an open bracket, hence the precomputed edges."""
-    activated = resized = False
+    ACCEPT) and size it to what it filled plus `open_quantity`; what changed: `_NOW_WORKING` if it
+    was not working, `_RESIZED` if its quantity changed, or'ed (0: nothing). Runs on every fill
+    of an open bracket, hence the precomputed edges."""
+    change = 0
     status = order.status
     if status is not _WORKING and status is not _PARTIALLY_FILLED:
         if status is _HELD:
@@ -103,33 +109,16 @@ def _work_exit(order: Order, filled: Decimal, open_quantity: Decimal) -> tuple[b
             if status is _PENDING:
                 order.status = _SENT
             order.apply(_ACCEPT)
-        activated = True
+        change = _NOW_WORKING
     wanted = filled + open_quantity if filled else open_quantity
     request = order.request
     quantity = request.quantity
     # Often the very Decimal of the fill: the identity test spares the comparison.
     if quantity is not wanted and quantity != wanted:
         order.request = request.with_quantity(wanted)
-        resized = True
-    return activated, resized
+        change |= _RESIZED
+    return change
 
-
-def _activate_exits(quantity: Decimal) -> ActivateExits:
-    """`ActivateExits(quantity)`, made by a function (a cheaper call than a class): once per
-    bracket whose entry fills."""
-    intention: Any = _WritableActivateExits()
-    intention.quantity = quantity
-    intention.__class__ = ActivateExits
-    return intention  # type: ignore[no-any-return]
-
-
-def _cancel_legs(order_refs: tuple[OrderRef, ...], reason: str) -> CancelLegs:
-    """`CancelLegs(order_refs, reason)`, made as `_activate_exits` is: once per bracket that ends."""
-    intention: Any = _WritableCancelLegs()
-    intention.order_refs = order_refs
-    intention.reason = reason
-    intention.__class__ = CancelLegs
-    return intention  # type: ignore[no-any-return]
 
 BracketIntention = ActivateExits | ResizeExits | CancelLegs | FlattenPosition
 
@@ -153,6 +142,7 @@ _ACCEPT = OrderTrigger.ACCEPT
 _ACTIVATE = OrderTrigger.ACTIVATE
 _CANCEL = OrderTrigger.CANCEL
 _BUY = Side.BUY
+_new = object.__new__
 # The edges the common path takes, read from the table once: a leg sent (PENDING -> SUBMITTED), a
 # leg held (SUBMITTED -> HELD), an entry accepted (SUBMITTED -> WORKING, or from HELD), a held exit
 # activated (HELD -> WORKING). Where the current status is known to be the edge's start, the leg
@@ -162,6 +152,7 @@ _HELD_BACK = next_status(_SUBMITTED, _HOLD)
 _ACCEPTED = next_status(_SUBMITTED, _ACCEPT)
 _ACCEPTED_WHILE_HELD = next_status(_HELD, _ACCEPT)
 _ACTIVATED = next_status(_HELD, _ACTIVATE)
+_ON_CANCEL = EDGES_BY_TRIGGER[_CANCEL]  # the table's edges of a cancel, by the status they leave
 
 
 class Bracket:
@@ -181,18 +172,38 @@ class Bracket:
 
     def __init__(self, request: BracketRequest) -> None:
         self.request = request
-        self.entry = new_order(request.entry)
-        self.take_profit = new_order(request.take_profit)
-        self.stop_loss = new_order(request.stop_loss)
+        # The three legs, `new_order(leg)` written out (one bracket is made per bracket request):
+        # PENDING, with no fills.
+        entry_request = request.entry
+        take_profit_request = request.take_profit
+        stop_loss_request = request.stop_loss
+        self.entry = entry = _new(Order)
+        entry.request = entry_request
+        entry.status = _PENDING
+        entry.filled = entry.avg_fill_price = ZERO
+        entry.message = ""
+        entry.exec_ids = ()
+        self.take_profit = take_profit = _new(Order)
+        take_profit.request = take_profit_request
+        take_profit.status = _PENDING
+        take_profit.filled = take_profit.avg_fill_price = ZERO
+        take_profit.message = ""
+        take_profit.exec_ids = ()
+        self.stop_loss = stop_loss = _new(Order)
+        stop_loss.request = stop_loss_request
+        stop_loss.status = _PENDING
+        stop_loss.filled = stop_loss.avg_fill_price = ZERO
+        stop_loss.message = ""
+        stop_loss.exec_ids = ()
         # Legs asked to be cancelled (`CancelLegs`), each once. A tuple, replaced when it grows:
         # it stays empty until the bracket ends, and an empty tuple costs no allocation.
         self._cancel_requested: tuple[OrderRef, ...] = ()
         self._flatten_ordered = ZERO
         # Every report is routed to its leg by order_ref, compared in `legs` order, so that, were
         # two legs to share a ref, the first would win, as a scan of `legs` finds it.
-        self._entry_ref = request.entry.order_ref
-        self._take_profit_ref = request.take_profit.order_ref
-        self._stop_loss_ref = request.stop_loss.order_ref
+        self._entry_ref = entry_request.order_ref
+        self._take_profit_ref = take_profit_request.order_ref
+        self._stop_loss_ref = stop_loss_request.order_ref
 
     # -- what the bracket is now ------------------------------------------------------------
 
@@ -225,13 +236,30 @@ class Bracket:
     def is_closed(self) -> bool:
         """The trade is over: closed through an exit, ended before the entry filled, or its stop
         was lost (then any open shares were handed over with `FlattenPosition`)."""
-        return self._ending() is not None
+        # The conditions of `_ending`, tested without building its text.
+        entry, stop_loss = self.entry, self.stop_loss
+        return (
+            self.take_profit.status is _FILLED
+            or stop_loss.status in TERMINAL
+            or (entry.status in TERMINAL and not entry.filled)
+        )
 
     @property
     def is_naked(self) -> bool:
         """Some filled shares have no working stop. Stays true after `FlattenPosition`, because
         the flattening order is not a leg of this bracket."""
-        return self.open_quantity > self.exit_working_quantity
+        # `open_quantity > exit_working_quantity`, without the calls and the subtractions of 0.
+        entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        open_quantity = entry.filled
+        if take_profit.filled:
+            open_quantity -= take_profit.filled
+        if stop_loss.filled:
+            open_quantity -= stop_loss.filled
+        if open_quantity <= ZERO:
+            return False  # nothing open; what the stop works for is never below 0
+        if stop_loss.status in WORKING:
+            return open_quantity > stop_loss.request.quantity - stop_loss.filled
+        return True
 
     # -- what the broker says ---------------------------------------------------------------
 
@@ -313,7 +341,8 @@ class Bracket:
         if exec_id in order.exec_ids:
             return ()
         request = order.request
-        if fill.symbol != self.request.entry.symbol or fill.side is not request.side:
+        # The leg's symbol is the entry's (`BracketRequest` checks it; a resize keeps it).
+        if fill.symbol != request.symbol or fill.side is not request.side:
             raise ValueError(
                 f"fill {exec_id} ({fill.side.value} {fill.symbol}) does not match order "
                 f"{order.order_ref} ({request.side.value} {request.symbol}); "
@@ -357,15 +386,27 @@ class Bracket:
         """Why the trade is over, as the bracket's cancels and alarms say it ("bracket B1 (AAPL)
         closed by its take profit B1-tp"), or None while it is not."""
         take_profit, stop_loss, entry = self.take_profit, self.stop_loss, self.entry
-        bracket = f"bracket {self._entry_ref} ({self.request.entry.symbol})"
+        # One f-string per reason (the text is made once per bracket that ends).
         if take_profit.status is _FILLED:
-            return f"{bracket} closed by its take profit {take_profit.request.order_ref}"
+            return (
+                f"bracket {self._entry_ref} ({self.request.entry.symbol}) closed by its take profit "
+                f"{take_profit.request.order_ref}"
+            )
         if stop_loss.status is _FILLED:
-            return f"{bracket} closed by its stop loss {stop_loss.request.order_ref}"
+            return (
+                f"bracket {self._entry_ref} ({self.request.entry.symbol}) closed by its stop loss "
+                f"{stop_loss.request.order_ref}"
+            )
         if entry.status in TERMINAL and entry.filled == ZERO:
-            return f"{bracket} entry {entry.request.order_ref} ended {entry.status.value} before any fill"
+            return (
+                f"bracket {self._entry_ref} ({self.request.entry.symbol}) entry {entry.request.order_ref} "
+                f"ended {entry.status.value} before any fill"
+            )
         if stop_loss.status in TERMINAL:
-            return f"{bracket} stop loss {stop_loss.request.order_ref} is {stop_loss.status.value}"
+            return (
+                f"bracket {self._entry_ref} ({self.request.entry.symbol}) stop loss "
+                f"{stop_loss.request.order_ref} is {stop_loss.status.value}"
+            )
         return None
 
     def _settle(self) -> tuple[BracketIntention, ...]:
@@ -378,36 +419,57 @@ class Bracket:
             or stop_loss.status in TERMINAL
             or (not entry_filled and entry.status in TERMINAL)
         ):
-            where = self._ending()
-            assert where is not None
-            return self._wind_down(where)
+            return self._wind_down()
         if not entry_filled:
             return ()  # the entry has not filled yet: the exits stay held
+        if take_profit.status is _HELD and stop_loss.status is _HELD:
+            # The entry's first fill (every bracket passes here once): what `_work_exit` does to
+            # each exit, written out. A held exit has no fill (a fill takes it out of HELD, and no
+            # edge leads back), so the open quantity is what the entry filled, and each exit is
+            # sized to it.
+            take_profit.status = stop_loss.status = _ACTIVATED
+            request = take_profit.request
+            quantity = request.quantity
+            if quantity is not entry_filled and quantity != entry_filled:
+                take_profit.request = request.with_quantity(entry_filled)
+            request = stop_loss.request
+            quantity = request.quantity
+            if quantity is not entry_filled and quantity != entry_filled:
+                stop_loss.request = request.with_quantity(entry_filled)
+            # `ActivateExits(entry_filled)`, made through its twin.
+            activate: Any = _WritableActivateExits()
+            activate.quantity = entry_filled
+            activate.__class__ = ActivateExits
+            return (activate,)
         # What the exits filled is subtracted, and added below, only when it is not 0: this runs
-        # on every fill, and each such sum or difference would be a new Decimal.
+        # on every fill, and each such sum or difference would be a new Decimal. The entry's
+        # fills are above 0, so the open quantity can only be 0 or less once something is taken.
         take_profit_filled, stop_loss_filled = take_profit.filled, stop_loss.filled
         open_quantity = entry_filled
-        if take_profit_filled:
-            open_quantity -= take_profit_filled
-        if stop_loss_filled:
-            open_quantity -= stop_loss_filled
-        if open_quantity <= ZERO:
-            return ()
+        if take_profit_filled or stop_loss_filled:
+            if take_profit_filled:
+                open_quantity -= take_profit_filled
+            if stop_loss_filled:
+                open_quantity -= stop_loss_filled
+            if open_quantity <= ZERO:
+                return ()
         # Size both exits. Each exit's order quantity is what it filled plus the open quantity, so
         # the exit that takes the last open share ends FILLED. A take profit already rejected or
         # cancelled is left alone: the stop works on alone (the stop is not terminal: tested above).
-        activated = resized = False
+        change = 0
         if take_profit.status not in TERMINAL:
-            activated, resized = _work_exit(take_profit, take_profit_filled, open_quantity)
-        stop_activated, stop_resized = _work_exit(stop_loss, stop_loss_filled, open_quantity)
-        activated, resized = activated or stop_activated, resized or stop_resized
-        if activated:
-            return (_activate_exits(open_quantity),)
-        return (ResizeExits(open_quantity),) if resized else ()
+            change = _work_exit(take_profit, take_profit_filled, open_quantity)
+        change |= _work_exit(stop_loss, stop_loss_filled, open_quantity)
+        if change & _NOW_WORKING:
+            return (ActivateExits(open_quantity),)
+        return (ResizeExits(open_quantity),) if change else ()
 
-    def _wind_down(self, where: str) -> tuple[BracketIntention, ...]:
-        """The bracket is over, for the reason `where` tells (see `_ending`)."""
+    def _wind_down(self) -> tuple[BracketIntention, ...]:
+        """The bracket is over: cancel what is left of it, and hand over any shares left without a
+        working stop."""
         entry, take_profit, stop_loss = self.entry, self.take_profit, self.stop_loss
+        where = self._ending()
+        assert where is not None
         # Closed by an exit, or the entry ended unfilled: the broker cancels the unfinished exits
         # itself (OCA sibling; children of a dead parent), so they are marked CANCELLED here.
         broker_cancels = (
@@ -419,17 +481,27 @@ class Bracket:
         cancel_requested = self._cancel_requested
         cancel: tuple[OrderRef, ...] = ()
         for order in (entry, take_profit, stop_loss):
-            if order.status in TERMINAL:
+            status = order.status
+            if status in TERMINAL:
                 continue
             if broker_cancels and order is not entry:
-                order.apply(_CANCEL, where)
+                # `order.apply(_CANCEL, where)`, inlined: one edge of the table.
+                after = _ON_CANCEL.get(status)
+                if after is None:
+                    after = next_status(status, _CANCEL, f"order {order.request.order_ref}")
+                order.status = after
+                order.message = where
             ref = order.request.order_ref
             if ref not in cancel_requested:
                 cancel += (ref,)
-        cancel_legs: CancelLegs | None = None
+        cancel_legs: Any = None
         if cancel:
             self._cancel_requested = cancel_requested + cancel
-            cancel_legs = _cancel_legs(cancel, f"{where}; cancel what is left of it")
+            # `CancelLegs(cancel, reason)`, made through its twin.
+            cancel_legs = _WritableCancelLegs()
+            cancel_legs.order_refs = cancel
+            cancel_legs.reason = f"{where}; cancel what is left of it"
+            cancel_legs.__class__ = CancelLegs
         # `open_quantity - exit_working_quantity`, without the two calls (once per ended bracket),
         # and without subtracting the 0s (see `_settle`).
         open_quantity = entry.filled
@@ -437,6 +509,10 @@ class Bracket:
             open_quantity -= take_profit.filled
         if stop_loss.filled:
             open_quantity -= stop_loss.filled
+        # Nothing open (the usual ending: an exit closed it all): nothing can be unprotected, as
+        # what is subtracted below (a working stop's rest, what was flattened) is never negative.
+        if not open_quantity:
+            return () if cancel_legs is None else (cancel_legs,)
         if open_quantity < ZERO:
             open_quantity = ZERO
         if stop_loss.status in WORKING:

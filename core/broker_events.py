@@ -81,6 +81,14 @@ def make_status_update(
     return update  # type: ignore[no-any-return]
 
 
+WritableOrderStatusUpdate = _WritableOrderStatusUpdate
+"""The writable twin of `OrderStatusUpdate` (see `writable_twin`), for an adapter that makes a
+report on every order change where the call of `make_status_update` would cost as much as the
+rest of its work: make one with `WritableOrderStatusUpdate()`, assign every field, then set its
+`__class__` to `OrderStatusUpdate` before it leaves the function, exactly as `make_status_update`
+does."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution. `exec_id` is unique per broker; it is what de-duplicates fills."""
@@ -146,6 +154,10 @@ def make_fill(
     fill.commission = commission
     fill.__class__ = Fill
     return fill  # type: ignore[no-any-return]
+
+
+WritableFill = _WritableFill
+"""The writable twin of `Fill`, for adapters: see `WritableOrderStatusUpdate`."""
 
 
 class ConnectionState(StrEnum):

@@ -77,8 +77,13 @@ class OrderRequest:
             raise ValueError(f"order {order_ref}: side must be Side.BUY or Side.SELL, got {side!r}")
         if not symbol:
             raise ValueError(f"{self._where()}: symbol is empty")
-        if quantity <= ZERO or quantity != quantity.to_integral_value():
-            raise ValueError(f"{self._where()}: quantity must be a whole number above 0, got {quantity}")
+        # The last quantity found whole and above 0 is not checked again: a bracket's three legs
+        # are made with one Decimal, and a Decimal never changes.
+        global _checked_quantity
+        if quantity is not _checked_quantity:
+            if quantity <= ZERO or quantity != quantity.to_integral_value():
+                raise ValueError(f"{self._where()}: quantity must be a whole number above 0, got {quantity}")
+            _checked_quantity = quantity
         # One identity test per member instead of a type test and two set lookups; anything that
         # is not one of the four members (a plain "LMT" string, say) is refused.
         if order_type is _LIMIT or order_type is _STOP_LIMIT:
@@ -115,6 +120,8 @@ class OrderRequest:
         )
 
 
+_checked_quantity: Decimal | None = None
+"""The quantity of the last `OrderRequest` made, found to be a whole number above 0."""
 _WritableOrderRequest = writable_twin(
     OrderRequest, "order_ref", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price",
     "tif", "parent_ref", "oca_group",
@@ -273,7 +280,8 @@ class Order:
         # orders fill once, so the two multiplications and the division are skipped for them).
         self.avg_fill_price = (self.avg_fill_price * filled + price * quantity) / total if filled else price
         self.filled = total
-        self.exec_ids += (exec_id,)
+        exec_ids = self.exec_ids
+        self.exec_ids = (*exec_ids, exec_id) if exec_ids else (exec_id,)
         return True
 
 

@@ -94,31 +94,30 @@ class Position:
         signed = +fill_quantity if buy else -fill_quantity
         quantity = self.quantity
         # Opening or adding: flat, or the fill's side (the sign of `signed`) is the position's.
-        if not quantity or (quantity > ZERO) is buy:
+        if not quantity or (long := quantity > ZERO) is buy:
             self.quantity = quantity + signed
             self.cost_basis += signed * price
             return ZERO
-        return self._reduce(signed, fill_quantity, price)
-
-    def _reduce(self, signed: Decimal, size: Decimal, price: Decimal) -> Decimal:
-        """A fill of `size` (signed: `signed`) against the position: close up to all of it, then
-        open any rest at `price`."""
-        long = self.quantity > ZERO
-        held = self.quantity if long else -self.quantity  # abs(), without a new Decimal for a long
-        closing = held if held <= size else size  # min(held, size), the first of equals
-        # Closing everything removes the whole cost basis exactly, whatever the average was.
-        if closing == held:
+        # Reducing: close up to all of it, then open any rest at `price` (written here, not in a
+        # helper: one fill in two closes).
+        held = quantity if long else -quantity  # abs(), without a new Decimal for a long
+        # Whether it closes everything: min(held, size) is then `held` (the first of equals).
+        whole = held <= fill_quantity
+        if whole:
+            # Closing everything removes the whole cost basis exactly, whatever the average was.
+            closing = held
             closed_cost = self.cost_basis
         else:
+            closing = fill_quantity
             closed_cost = (self.cost_basis * closing / held).quantize(COST_QUANTUM, ROUND_HALF_EVEN)
         # What (+1 or -1) * closing * price gives, digit for digit: rounding is symmetric in sign.
         proceeds = closing * price
         realized = (proceeds if long else -proceeds) - closed_cost
         self.realized_pnl += realized
-        self.quantity += signed
-        if closing == held:
+        self.quantity = quantity = quantity + signed
+        if whole:
             # Flat, or flipped: the rest opens on the other side at this fill's price.
-            self.cost_basis = self.quantity * price
+            self.cost_basis = quantity * price
         else:
             self.cost_basis -= closed_cost
         return realized

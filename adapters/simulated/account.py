@@ -52,9 +52,9 @@ class Ledger:
             before = minimum
         return after - before
 
-    def apply_fill(self, fill: Fill) -> None:
-        """Book one execution: cash, position, realized P&L."""
-        amount = fill.quantity * fill.price
+    def apply_fill(self, fill: Fill, amount: Decimal) -> None:
+        """Book one execution: cash, position, realized P&L. `amount` is the fill's quantity times
+        its price, which the exchange has worked out already."""
         # A buy pays the amount, a sell receives it; both pay the commission.
         if fill.side is _BUY:
             self.cash -= amount + fill.commission

@@ -61,10 +61,8 @@ class SimOrder:
         self.broker_id = broker_id
         self.status = status
         self.quantity: Decimal = request.quantity
-        self.filled = ZERO
-        self.avg_price = ZERO
-        self.notional = ZERO  # sum of quantity x price over the fills: keeps avg_price exact
-        self.commission = ZERO
+        # `notional` is the sum of quantity x price over the fills: it keeps avg_price exact.
+        self.filled = self.avg_price = self.notional = self.commission = ZERO
         # Stops (STP, STP LMT) stay untriggered until the price crosses the stop price.
         order_type = request.order_type
         self.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT

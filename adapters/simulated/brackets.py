@@ -28,14 +28,19 @@ _CANCEL = OrderTrigger.CANCEL
 def on_entry_fill(exchange: Exchange, bracket: SimBracket) -> None:
     """The entry filled (partly or fully): activate or grow the exits to the open quantity."""
     # Sums and differences with a 0 are skipped (a Decimal is false exactly when it is 0): this
-    # runs on every entry fill, and each would make a new Decimal of the same value.
+    # runs on every entry fill, and each would make a new Decimal of the same value. The two
+    # exits are written out, take profit first, rather than looped over.
     exit_filled = bracket.exit_filled
     open_quantity = bracket.entry.filled - exit_filled if exit_filled else bracket.entry.filled
     still_open = exchange.open
-    for exit_order in (bracket.take_profit, bracket.stop_loss):
-        if exit_order is not None and exit_order.ref in still_open:
-            filled = exit_order.filled
-            exchange.activate(exit_order, filled + open_quantity if filled else open_quantity)
+    take_profit = bracket.take_profit
+    if take_profit is not None and take_profit.ref in still_open:
+        filled = take_profit.filled
+        exchange.activate(take_profit, filled + open_quantity if filled else open_quantity)
+    stop_loss = bracket.stop_loss
+    if stop_loss is not None and stop_loss.ref in still_open:
+        filled = stop_loss.filled
+        exchange.activate(stop_loss, filled + open_quantity if filled else open_quantity)
 
 
 def on_exit_fill(exchange: Exchange, bracket: SimBracket, exit_order: SimOrder, quantity: Decimal) -> None:
@@ -46,7 +51,9 @@ def on_exit_fill(exchange: Exchange, bracket: SimBracket, exit_order: SimOrder, 
     # `bracket.other_exit(exit_order)`, inlined: every exit fill passes here.
     other = bracket.stop_loss if exit_order is bracket.take_profit else bracket.take_profit
     still_open = exchange.open
-    if exit_filled < entry_filled:  # shares remain open (compared, not subtracted: no new Decimal)
+    # Shares remain open (compared, not subtracted: no new Decimal). An exit that closed all of
+    # it has often filled the very Decimal the entry filled: the identity test spares the comparison.
+    if exit_filled is not entry_filled and exit_filled < entry_filled:
         if other is not None and other.ref in still_open:
             exchange.resize(other, other.filled + (entry_filled - exit_filled))
         return

@@ -8,7 +8,7 @@ methods are `async` only to honour the port; they never wait.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -53,11 +53,16 @@ class SimulatedBroker:
         self.clock: Clock = clock if clock is not None else ManualClock()
         self.config = config if config is not None else SimulationConfig()
         self.feed = feed if feed is not None else PriceFeed(self.clock)
+        self.set_price: Callable[[str, Decimal | int | str], None] = self.feed.set_price
+        """`set_price(symbol, price)`: move the market of `symbol`; matching runs and events are
+        delivered before it returns. The feed's own method, not a method calling it: a call less
+        per price."""
         cfg = self.config
         self.ledger = Ledger(cfg.account, cfg.starting_cash, cfg.commission_per_share, cfg.min_commission)
         self.exchange = Exchange(cfg, self.clock, self.ledger)
         self.faults = FaultInjector(self.clock, self._lose_connection, self._deliver)
         self._listeners: list[BrokerListener] = []
+        self._only_listener: BrokerListener | None = None  # the listener, while there is exactly one
         self._connected = False
         self._lost = False
         self._delivering = False
@@ -65,10 +70,6 @@ class SimulatedBroker:
         self.feed.watch(self._on_price)
 
     # -- the market (not part of the port) -------------------------------------------------------
-
-    def set_price(self, symbol: str, price: Decimal | int | str) -> None:
-        """Move the market of `symbol`; matching runs and events are delivered before this returns."""
-        self.feed.set_price(symbol, price)
 
     def step(self) -> None:
         """One matching step at unchanged prices (continues partial fills; releases held reports
@@ -111,12 +112,16 @@ class SimulatedBroker:
 
     def subscribe(self, listener: BrokerListener) -> Unsubscribe:
         # Copy on write: a delivery in progress keeps iterating the list it started with.
-        self._listeners = [*self._listeners, listener]
+        self._set_listeners([*self._listeners, listener])
 
         def unsubscribe() -> None:
-            self._listeners = [known for known in self._listeners if known is not listener]
+            self._set_listeners([known for known in self._listeners if known is not listener])
 
         return unsubscribe
+
+    def _set_listeners(self, listeners: list[BrokerListener]) -> None:
+        self._listeners = listeners
+        self._only_listener = listeners[0] if len(listeners) == 1 else None
 
     # -- orders ----------------------------------------------------------------------------------
 
@@ -124,31 +129,32 @@ class SimulatedBroker:
     # they refuse: the common case (connected, no fault armed) is two attribute reads.
 
     async def place_bracket(self, bracket: BracketRequest) -> None:
-        faults = self.faults
-        if faults.armed or not self._connected:
-            self._require_connection(f"place bracket {bracket.entry.order_ref}")
+        if self.faults.armed or not self._connected:
+            self._place_bracket_with_faults(bracket)
+            return
         exchange = self.exchange
-        entry_ref = bracket.entry.order_ref
-        take_profit_ref = bracket.take_profit.order_ref
-        stop_loss_ref = bracket.stop_loss.order_ref
-        orders = exchange.orders
-        if (
-            entry_ref in orders or take_profit_ref in orders or stop_loss_ref in orders
-            or entry_ref in (take_profit_ref, stop_loss_ref) or take_profit_ref == stop_loss_ref
-        ):
-            exchange.refuse_duplicates((entry_ref, take_profit_ref, stop_loss_ref))  # raises, naming it
-        rejections: dict[OrderRef, Rejection] | None = None  # made only while a fault is armed
-        if faults.armed:
-            rejections = {}
-            for leg in bracket.legs:
-                rejection = faults.take_rejection(leg.order_ref)
-                if rejection is not None:
-                    rejections[leg.order_ref] = rejection
-        exchange.place_bracket(bracket, rejections)
+        exchange.place_bracket(bracket)  # refuses duplicate order_refs itself, before placing anything
         events = exchange.events  # `_flush()`, inlined
         if events:
             exchange.events = []
             self._deliver(events)
+
+    def _place_bracket_with_faults(self, bracket: BracketRequest) -> None:
+        """`place_bracket` while a fault is armed or the connection is down."""
+        faults = self.faults
+        self._require_connection(f"place bracket {bracket.entry.order_ref}")
+        exchange = self.exchange
+        refs = (bracket.entry.order_ref, bracket.take_profit.order_ref, bracket.stop_loss.order_ref)
+        exchange.refuse_duplicates(refs)  # before a rejection is taken for any leg
+        rejections: dict[OrderRef, Rejection] | None = None
+        if faults.armed:
+            rejections = {}
+            for ref in refs:
+                rejection = faults.take_rejection(ref)
+                if rejection is not None:
+                    rejections[ref] = rejection
+        exchange.place_bracket(bracket, rejections)
+        self._flush()
 
     async def place_order(self, order: OrderRequest) -> None:
         if self.faults.armed or not self._connected:
@@ -246,6 +252,17 @@ class SimulatedBroker:
         try:
             while events:
                 for event in events:
+                    # The listeners are read for each event: one may subscribe or unsubscribe
+                    # another. A single listener (the usual case) is called without a loop.
+                    only = self._only_listener
+                    if only is not None:
+                        try:
+                            only(event)
+                        except Exception as error:
+                            if errors is None:
+                                errors = []
+                            errors.append(error)
+                        continue
                     for listener in self._listeners:
                         try:
                             listener(event)

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from adapters.simulated.account import Ledger
 from adapters.simulated.book import SimBracket, SimOrder, edges
 from adapters.simulated.brackets import attach_exit, on_entry_ended, on_entry_fill, on_exit_fill
 from adapters.simulated.config import SimulationConfig
 from adapters.simulated.matching import fill_price
-from core.broker_events import BrokerEvent, Fill, make_fill, make_status_update
-from core.order_status import TERMINAL, TRANSITIONS, OrderStatus, OrderTrigger, next_status
+from core.broker_events import (
+    BrokerEvent,
+    Fill,
+    OrderStatusUpdate,
+    WritableFill,
+    WritableOrderStatusUpdate,
+)
+from core.order_status import EDGES_BY_TRIGGER, TERMINAL, OrderStatus, OrderTrigger, next_status
 from core.orders import BracketRequest, OrderRequest
 from core.ports import BrokerError, Clock
-from core.values import ZERO, ExecId, OrderRef, TimeInForce
+from core.values import ZERO, OrderRef, TimeInForce
 
 _WORKING = OrderStatus.WORKING
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
@@ -34,6 +41,8 @@ _FILL = OrderTrigger.FILL
 _PARTIAL_FILL = OrderTrigger.PARTIAL_FILL
 _CANCEL = OrderTrigger.CANCEL
 _IOC = TimeInForce.IOC
+_Update = WritableOrderStatusUpdate
+_Execution = WritableFill
 # Slices of the core transition table for the triggers the hot path applies (see `book.edges`).
 _ON_ACTIVATE = edges(_ACTIVATE)
 _ON_FILL = edges(_FILL)
@@ -123,11 +132,24 @@ class Exchange:
     def place_bracket(
         self, request: BracketRequest, rejections: Mapping[OrderRef, Rejection] | None = None
     ) -> None:
-        """Place entry, take profit and stop loss; the exits are HELD until the entry fills."""
+        """Place entry, take profit and stop loss; the exits are HELD until the entry fills.
+        Raises BrokerError 103, placing nothing, if a leg's order_ref is already at the broker."""
+        entry_request = request.entry
+        take_profit_request = request.take_profit
+        stop_loss_request = request.stop_loss
+        entry_ref = entry_request.order_ref
+        take_profit_ref = take_profit_request.order_ref
+        stop_loss_ref = stop_loss_request.order_ref
+        orders = self.orders
+        if (
+            entry_ref in orders or take_profit_ref in orders or stop_loss_ref in orders
+            or entry_ref in (take_profit_ref, stop_loss_ref) or take_profit_ref == stop_loss_ref
+        ):
+            self.refuse_duplicates((entry_ref, take_profit_ref, stop_loss_ref))  # raises, naming the ref
         if rejections:
-            entry = self._record(request.entry, _SUBMITTED)
-            take_profit = self._record(request.take_profit, _SUBMITTED)
-            stop_loss = self._record(request.stop_loss, _SUBMITTED)
+            entry = self._record(entry_request, _SUBMITTED)
+            take_profit = self._record(take_profit_request, _SUBMITTED)
+            stop_loss = self._record(stop_loss_request, _SUBMITTED)
             bracket = SimBracket(entry, take_profit, stop_loss)
             entry.bracket = take_profit.bracket = stop_loss.bracket = bracket
             self._place_bracket_with_rejections(entry, take_profit, stop_loss, rejections)
@@ -139,28 +161,58 @@ class Exchange:
         number = self.next_order_id
         self.next_order_id = number + 3
         # Broker ids as f"{number}": the same text as str(number), without a call of `str`.
-        entry = SimOrder(request.entry, f"{number}", _ACCEPTED)
-        take_profit = SimOrder(request.take_profit, f"{number + 1}", _HELD_BACK)
-        stop_loss = SimOrder(request.stop_loss, f"{number + 2}", _HELD_BACK)
-        entry_ref, take_profit_ref, stop_loss_ref = entry.ref, take_profit.ref, stop_loss.ref
-        orders, still_open = self.orders, self.open
+        entry = SimOrder(entry_request, f"{number}", _ACCEPTED)
+        take_profit = SimOrder(take_profit_request, f"{number + 1}", _HELD_BACK)
+        stop_loss = SimOrder(stop_loss_request, f"{number + 2}", _HELD_BACK)
+        still_open = self.open
         orders[entry_ref] = still_open[entry_ref] = entry
         orders[take_profit_ref] = still_open[take_profit_ref] = take_profit
         orders[stop_loss_ref] = still_open[stop_loss_ref] = stop_loss
         entry.bracket = take_profit.bracket = stop_loss.bracket = SimBracket(entry, take_profit, stop_loss)
-        events = self.events
-        # Nothing is filled yet: each leg's remaining quantity is its quantity.
-        events.append(make_status_update(entry_ref, _ACCEPTED, ZERO, entry.quantity, ZERO, "", None))
-        events.append(
-            make_status_update(take_profit_ref, _HELD_BACK, ZERO, take_profit.quantity, ZERO, "", None)
-        )
-        events.append(make_status_update(stop_loss_ref, _HELD_BACK, ZERO, stop_loss.quantity, ZERO, "", None))
-        book = self.working.get(entry.symbol)  # `_work(entry)`, inlined
+        # The three reports, `make_status_update(ref, status, ZERO, quantity, ZERO, "", None)` written
+        # out (see `WritableOrderStatusUpdate`): nothing is filled yet, so each leg's remaining
+        # quantity is its quantity.
+        entry_update: Any = _Update()
+        entry_update.order_ref = entry_ref
+        entry_update.status = _ACCEPTED
+        entry_update.filled = entry_update.avg_fill_price = ZERO
+        entry_update.remaining = entry.quantity
+        entry_update.message = ""
+        entry_update.code = None
+        entry_update.__class__ = OrderStatusUpdate
+        take_profit_update: Any = _Update()
+        take_profit_update.order_ref = take_profit_ref
+        take_profit_update.status = _HELD_BACK
+        take_profit_update.filled = take_profit_update.avg_fill_price = ZERO
+        take_profit_update.remaining = take_profit.quantity
+        take_profit_update.message = ""
+        take_profit_update.code = None
+        take_profit_update.__class__ = OrderStatusUpdate
+        stop_loss_update: Any = _Update()
+        stop_loss_update.order_ref = stop_loss_ref
+        stop_loss_update.status = _HELD_BACK
+        stop_loss_update.filled = stop_loss_update.avg_fill_price = ZERO
+        stop_loss_update.remaining = stop_loss.quantity
+        stop_loss_update.message = ""
+        stop_loss_update.code = None
+        stop_loss_update.__class__ = OrderStatusUpdate
+        self.events += (entry_update, take_profit_update, stop_loss_update)
+        symbol = entry.symbol
+        book = self.working.get(symbol)  # `_work(entry)`, inlined
         if book is None:
-            book = self.working[entry.symbol] = {}
+            book = self.working[symbol] = {}
         book[entry_ref] = entry
-        self._arrivals.append(entry)
-        self.run_arrivals()
+        # `run_arrivals()` for the one order arriving (nothing else is waiting: every request and
+        # price move matches its arrivals before it returns): the entry meets the current price.
+        price = self.prices.get(symbol)
+        if price is not None:
+            matched = fill_price(entry, price, None)
+            if matched is not None:
+                self._fill(entry, matched)
+        if entry_request.tif is _IOC and entry.status not in TERMINAL:
+            self.finish(entry, _CANCEL, "cancelled: IOC order, the remainder did not fill")
+        if self._arrivals:  # exits its fill activated
+            self.run_arrivals()
 
     def _place_bracket_with_rejections(
         self, entry: SimOrder, take_profit: SimOrder, stop_loss: SimOrder,
@@ -234,24 +286,28 @@ class Exchange:
         """Match orders that just started working against the current price, once each."""
         arrivals = self._arrivals
         prices = self.prices
-        while arrivals:
-            order = arrivals.pop(0)
-            status = order.status
-            if status is not _WORKING and status is not _PARTIAL:
-                continue
-            price = prices.get(order.symbol)
-            if price is not None:
-                matched = fill_price(order, price, None)
-                if matched is not None:
-                    self._fill(order, matched)
-            if order.request.tif is _IOC and order.status not in TERMINAL:
-                self.finish(order, _CANCEL, "cancelled: IOC order, the remainder did not fill")
+        done = 0
+        try:
+            for order in arrivals:  # the list grows while it runs: a fill may activate exits
+                done += 1
+                status = order.status
+                if status is not _WORKING and status is not _PARTIAL:
+                    continue
+                price = prices.get(order.symbol)
+                if price is not None:
+                    matched = fill_price(order, price, None)
+                    if matched is not None:
+                        self._fill(order, matched)
+                if order.request.tif is _IOC and order.status not in TERMINAL:
+                    self.finish(order, _CANCEL, "cancelled: IOC order, the remainder did not fill")
+        finally:
+            del arrivals[:done]  # each arrival leaves the list once it has met the price
 
     # -- lifecycle primitives (used by brackets.py too) ------------------------------------------
 
     def finish(self, order: SimOrder, trigger: OrderTrigger, message: str, code: int | None = None) -> None:
         """Move an order to a final status, take it off the book and report it."""
-        status = TRANSITIONS.get((order.status, trigger))  # `order.move(trigger)`, inlined
+        status = EDGES_BY_TRIGGER[trigger].get(order.status)  # `order.move(trigger)`, inlined
         if status is None:
             raise order.refused(trigger)
         order.status = status
@@ -263,11 +319,18 @@ class Exchange:
         book = self.working.get(order.symbol)
         if book is not None and ref in book:
             del book[ref]
-        filled = order.filled  # `order.status_update()`, inlined: every bracket ends here
-        self.events.append(make_status_update(
-            ref, status, filled, order.quantity - filled if filled else order.quantity,
-            order.avg_price, message, code,
-        ))
+        # `order.status_update()`, written out (see `WritableOrderStatusUpdate`): every bracket ends here.
+        filled = order.filled
+        update: Any = _Update()
+        update.order_ref = ref
+        update.status = status
+        update.filled = filled
+        update.remaining = order.quantity - filled if filled else order.quantity
+        update.avg_fill_price = order.avg_price
+        update.message = message
+        update.code = code
+        update.__class__ = OrderStatusUpdate
+        self.events.append(update)
 
     def reject(self, order: SimOrder, rejection: Rejection) -> None:
         code, reason = rejection
@@ -288,11 +351,18 @@ class Exchange:
                 book = self.working[order.symbol] = {}
             book[order.ref] = order
             self._arrivals.append(order)
+        # `order.status_update()`, written out (see `WritableOrderStatusUpdate`).
         filled = order.filled
-        self.events.append(make_status_update(
-            order.ref, status, filled, quantity - filled if filled else quantity, order.avg_price,
-            order.message, order.code,
-        ))
+        update: Any = _Update()
+        update.order_ref = order.ref
+        update.status = status
+        update.filled = filled
+        update.remaining = quantity - filled if filled else quantity
+        update.avg_fill_price = order.avg_price
+        update.message = order.message
+        update.code = order.code
+        update.__class__ = OrderStatusUpdate
+        self.events.append(update)
 
     def resize(self, order: SimOrder, quantity: Decimal) -> None:
         """Change the quantity of an open order and report it."""
@@ -332,30 +402,44 @@ class Exchange:
         if cap is not None and quantity > cap:
             quantity = cap
         ledger = self._ledger
+        amount = price * quantity  # worked out once, for the order's notional and for the ledger
         if before:
             after = before + quantity
             commission = ledger.commission(before, after)
-            order.notional += price * quantity
+            order.notional += amount
             order.avg_price = order.notional / after
             order.commission += commission
         else:  # the first fill of the order
             after = quantity
-            commission = ledger.commission(before, after)
-            order.notional = price * quantity
+            # `ledger.commission(ZERO, quantity)`, written out: the per-share commission with the
+            # per-order minimum, which the first execution of an order pays.
+            commission = ledger.per_share * quantity
+            minimum = ledger.min_commission
+            if commission < minimum:
+                commission = minimum
+            order.notional = amount
             order.avg_price = price
             order.commission = commission
         order.filled = after
         exec_number = self.next_exec_id
         self.next_exec_id = exec_number + 1
-        fill = make_fill(
-            ExecId(f"SIM.{exec_number}"), order.ref, order.symbol, order.request.side, quantity, price,
-            self._clock.now(), commission,
-        )
+        ref = order.ref
+        # `make_fill(...)`, written out (see `WritableFill`). The exec id is an f-string: `ExecId`
+        # is a name for the type checker, and calling it would cost a call per execution.
+        fill: Any = _Execution()
+        fill.exec_id = f"SIM.{exec_number}"
+        fill.order_ref = ref
+        fill.symbol = order.symbol
+        fill.side = order.request.side
+        fill.quantity = quantity
+        fill.price = price
+        fill.time = self._clock.now()
+        fill.commission = commission
+        fill.__class__ = Fill
         self.fills.append(fill)
-        ledger.apply_fill(fill)
+        ledger.apply_fill(fill, amount)
         events = self.events
         events.append(fill)
-        ref = order.ref
         if after is order.quantity or after == order.quantity:  # often the very Decimal: no comparison
             # `finish(order, _FILL, "")`, written out: every fill of every order passes here.
             status = _ON_FILL.get(order.status)
@@ -369,7 +453,16 @@ class Exchange:
             book = self.working.get(order.symbol)
             if book is not None and ref in book:
                 del book[ref]
-            events.append(make_status_update(ref, status, after, ZERO, order.avg_price, "", None))
+            update: Any = _Update()  # its report, as in `finish`
+            update.order_ref = ref
+            update.status = status
+            update.filled = after
+            update.remaining = ZERO
+            update.avg_fill_price = order.avg_price
+            update.message = ""
+            update.code = None
+            update.__class__ = OrderStatusUpdate
+            events.append(update)
         else:
             status = _ON_PARTIAL_FILL.get(order.status)
             if status is None:

@@ -17,6 +17,7 @@ from adapters.simulated.book import SimOrder
 from core.values import OrderType, Side
 
 _MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
 _STOP = OrderType.STOP
 _BUY = Side.BUY
 
@@ -30,18 +31,21 @@ def fill_price(order: SimOrder, price: Decimal, previous: Decimal | None) -> Dec
     """
     request = order.request
     order_type = request.order_type
-    if order_type is _MARKET:
+    if order_type is _LIMIT:  # most orders: tested first
+        limit = request.limit_price
+    elif order_type is _MARKET:
         return price
-    if not order.triggered:
-        stop = request.stop_price
-        assert stop is not None  # OrderRequest guarantees a stop price for STP and STP LMT
-        if not (price >= stop if request.side is _BUY else price <= stop):
-            return None
-        order.triggered = True
-        previous = None  # a triggered stop-limit is a new limit order, arriving now
-    if order_type is _STOP:
-        return price
-    limit = request.limit_price
+    else:
+        if not order.triggered:
+            stop = request.stop_price
+            assert stop is not None  # OrderRequest guarantees a stop price for STP and STP LMT
+            if not (price >= stop if request.side is _BUY else price <= stop):
+                return None
+            order.triggered = True
+            previous = None  # a triggered stop-limit is a new limit order, arriving now
+        if order_type is _STOP:
+            return price
+        limit = request.limit_price
     assert limit is not None  # OrderRequest guarantees a limit price for LMT and STP LMT
     if request.side is _BUY:
         if price > limit:
