@@ -9,7 +9,7 @@ disconnected). Daily bars of the price feed are not kept either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -30,30 +30,35 @@ if TYPE_CHECKING:
 STATE_VERSION = 1
 
 
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _number(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+# Enum members to their JSON text: a dict lookup costs a fraction of `.value` (a descriptor call),
+# and the sim journal dumps every order that changes, on each broker call.
+_SIDE = {side: side.value for side in Side}
+_ORDER_TYPE = {order_type: order_type.value for order_type in OrderType}
+_TIF = {tif: tif.value for tif in TimeInForce}
+_STATUS = {status: status.value for status in OrderStatus}
 
 
 def dump_order(order: SimOrder) -> dict[str, Any]:
     """One order in the snapshot's JSON form (also used per change by the executor's sim journal)."""
     request = order.request
+    limit, stop = request.limit_price, request.stop_price
     return {
         "order_ref": request.order_ref,
         "symbol": request.symbol,
-        "side": request.side.value,
+        "side": _SIDE[request.side],
         "quantity": str(request.quantity),
-        "order_type": request.order_type.value,
-        "limit_price": _text(request.limit_price),
-        "stop_price": _text(request.stop_price),
-        "tif": request.tif.value,
+        "order_type": _ORDER_TYPE[request.order_type],
+        "limit_price": None if limit is None else str(limit),
+        "stop_price": None if stop is None else str(stop),
+        "tif": _TIF[request.tif],
         "parent_ref": request.parent_ref,
         "oca_group": request.oca_group,
         "broker_id": order.broker_id,
-        "status": order.status.value,
+        "status": _STATUS[order.status],
         "current_quantity": str(order.quantity),
         "filled": str(order.filled),
         "avg_price": str(order.avg_price),
@@ -62,6 +67,25 @@ def dump_order(order: SimOrder) -> dict[str, Any]:
         "triggered": order.triggered,
         "message": order.message,
         "code": order.code,
+    }
+
+
+def dump_bracket(bracket: SimBracket) -> dict[str, Any]:
+    """One bracket in the snapshot's JSON form: its legs by ref."""
+    take_profit, stop_loss = bracket.take_profit, bracket.stop_loss
+    return {
+        "entry": bracket.entry.ref,
+        "take_profit": None if take_profit is None else take_profit.ref,
+        "stop_loss": None if stop_loss is None else stop_loss.ref,
+        "exit_filled": str(bracket.exit_filled),
+    }
+
+
+def dump_position(position: Position) -> dict[str, Any]:
+    """One position in the snapshot's JSON form."""
+    return {
+        "quantity": str(position.quantity), "cost_basis": str(position.cost_basis),
+        "realized_pnl": str(position.realized_pnl), "commissions": str(position.commissions),
     }
 
 
@@ -97,7 +121,7 @@ def dump_fill(fill: Fill) -> dict[str, Any]:
         "exec_id": fill.exec_id,
         "order_ref": fill.order_ref,
         "symbol": fill.symbol,
-        "side": fill.side.value,
+        "side": _SIDE[fill.side],
         "quantity": str(fill.quantity),
         "price": str(fill.price),
         "time": fill.time.isoformat(),
@@ -113,8 +137,14 @@ def _load_fill(data: Mapping[str, Any]) -> Fill:
     )
 
 
-def dump_state(broker: SimulatedBroker) -> dict[str, Any]:
-    """The broker's state as plain JSON types (str, int, bool, None, list, dict)."""
+def dump_state(
+    broker: SimulatedBroker,
+    order_form: Callable[[SimOrder], Any] = dump_order,
+    fill_form: Callable[[Fill], Any] = dump_fill,
+) -> dict[str, Any]:
+    """The broker's state as plain JSON types (str, int, bool, None, list, dict). `order_form` and
+    `fill_form` make the form of each order and fill (the executor's sim journal passes ones that
+    reuse what it encoded before, for an order that has not changed since)."""
     exchange, ledger = broker.exchange, broker.ledger
     brackets: dict[str, SimBracket] = {}
     for order in exchange.orders.values():
@@ -124,27 +154,13 @@ def dump_state(broker: SimulatedBroker) -> dict[str, Any]:
         "version": STATE_VERSION,
         "time": broker.clock.now().isoformat(),
         "config": broker.config.to_dict(),
-        "orders": [dump_order(order) for order in exchange.orders.values()],
+        "orders": [order_form(order) for order in exchange.orders.values()],
         "completed": list(exchange.completed),
         "working": {symbol: list(book) for symbol, book in exchange.working.items() if book},
-        "brackets": [
-            {
-                "entry": bracket.entry.ref,
-                "take_profit": bracket.take_profit.ref if bracket.take_profit else None,
-                "stop_loss": bracket.stop_loss.ref if bracket.stop_loss else None,
-                "exit_filled": str(bracket.exit_filled),
-            }
-            for bracket in brackets.values()
-        ],
-        "fills": [dump_fill(fill) for fill in exchange.fills],
+        "brackets": [dump_bracket(bracket) for bracket in brackets.values()],
+        "fills": [fill_form(fill) for fill in exchange.fills],
         "cash": str(ledger.cash),
-        "positions": {
-            symbol: {
-                "quantity": str(p.quantity), "cost_basis": str(p.cost_basis),
-                "realized_pnl": str(p.realized_pnl), "commissions": str(p.commissions),
-            }
-            for symbol, p in ledger.positions_by_symbol.items()
-        },
+        "positions": {symbol: dump_position(p) for symbol, p in ledger.positions_by_symbol.items()},
         "prices": {symbol: str(price) for symbol, price in exchange.prices.items()},
         "next_order_id": exchange.next_order_id,
         "next_exec_id": exchange.next_exec_id,

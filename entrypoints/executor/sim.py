@@ -4,13 +4,15 @@ simulated market moves its prices.
 `DurableSimulatedBroker` is the Broker port over `adapters.simulated.SimulatedBroker`, saving
 what each call changed BEFORE the call returns: one line written (to the kernel) to a journal next
 to the state file, with periodic compaction into the state file (see `entrypoints.executor.sim_journal`:
-the cost of a call no longer grows with the history). So a kill -9 of the executor cannot lose
-what the "broker" accepted: like a real broker, it still holds every order when the executor
-restarts, which is what reconciliation and the crash tests rely on. Surviving a power loss is not
-required of the simulated broker, so it does not fsync unless asked (`fsync=True`; see
-`entrypoints.executor.sim_journal` for why; the executor's own journal always fsyncs). The state file stays
-`SimulatedBroker.state_dict()` as JSON, rewritten about every second while the market moves and
-at a clean stop.
+the cost of a call no longer grows with the history). What a call changed is found from the
+broker's own reports during the call (see `DurableSimulatedBroker._end`), so that cost does not
+grow with the orders working either. So a kill -9 of the executor cannot lose what the "broker"
+accepted: like a real broker, it still holds every order when the executor restarts, which is
+what reconciliation and the crash tests rely on. Surviving a power loss is not required of the
+simulated broker, so it does not fsync unless asked (`fsync=True`; see
+`entrypoints.executor.sim_journal` for why; the executor's own journal always fsyncs). The state
+file stays `SimulatedBroker.state_dict()` as JSON, rewritten about every second while the market
+moves and at a clean stop.
 
 `RandomWalkMarket` moves the price of every symbol the account trades: a seeded random walk from
 the first price (each order's entry price), one step per tick, so brackets reach their target or
@@ -28,12 +30,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from adapters.simulated import SimulatedBroker, SimulationConfig
-from core.broker_events import AccountSnapshot, BrokerOrder, BrokerPosition, Fill
+from adapters.simulated.book import SimOrder
+from core.broker_events import AccountSnapshot, BrokerEvent, BrokerOrder, BrokerPosition, Fill
 from core.orders import BracketRequest, OrderRequest
 from core.ports import BrokerListener, Clock, Unsubscribe
 from core.values import OrderRef
 from entrypoints.executor.crash import CrashHook
-from entrypoints.executor.sim_journal import StateJournal
+from entrypoints.executor.sim_journal import COMPACT_BYTES, StateJournal
 
 logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
@@ -56,11 +59,12 @@ class DurableSimulatedBroker:
         crash: CrashHook | None = None,
         on_placed: Callable[[BracketRequest], None] | None = None,
         fsync: bool = False,
+        compact_bytes: int = COMPACT_BYTES,
     ) -> None:
         self.path = path
         self._crash = crash or CrashHook()
         self._on_placed = on_placed
-        self._journal = StateJournal(path, fsync=fsync) if path is not None else None
+        self._journal = StateJournal(path, compact_bytes, fsync) if path is not None else None
         self._refreshed = self._changed = time.monotonic()
         self._unrefreshed = False  # changes journaled since the state file was last rewritten
         state = self._journal.load() if self._journal is not None else None
@@ -76,14 +80,60 @@ class DurableSimulatedBroker:
         else:
             config = SimulationConfig(account=account) if account else SimulationConfig()
             self.inner = SimulatedBroker(clock, config)
+        # What each call changed is found from the broker's own reports (see `_end`).
+        self._heard: set[OrderRef] = set()  # the orders reported on since the last save
+        self._calls = 0  # broker calls under way: a subscriber may call again from a delivery
         if self._journal is not None:
             self._journal.start(self.inner)  # a fresh snapshot, an empty journal
+            self.inner.subscribe(self._hear)
 
     def save(self, symbols: Iterable[str] | None = None) -> None:
         """Persist durably what changed (for calls on `symbols`; None: look at everything)."""
         if self._journal is not None:
+            orders = self.inner.exchange.orders
+            heard, self._heard = self._heard, set()
+            if symbols is not None:
+                symbols = {*symbols, *(orders[ref].symbol for ref in heard if ref in orders)}
             self._journal.record(self.inner, symbols)
             self._changed, self._unrefreshed = time.monotonic(), True
+
+    def _hear(self, event: BrokerEvent) -> None:
+        ref = getattr(event, "order_ref", None)  # status reports and fills; not connection events
+        if ref is not None:
+            self._heard.add(ref)
+
+    def _begin(self) -> bool:
+        """A broker call starts: whether its reports will name every order it changes (see `_end`)."""
+        self._calls += 1
+        inner = self.inner
+        return self._calls == 1 and inner.is_connected() and not inner.faults.armed
+
+    def _end(self, reported: bool, symbols: Iterable[str], triggered: Iterable[OrderRef] = ()) -> None:
+        """A broker call ended: journal what it changed, durably, before the call returns.
+
+        The simulated broker reports every change of an order to its subscribers, naming the order
+        (a status report or a fill), before the call returns, except a stop that triggers without
+        filling (only a price move does that: `set_prices` passes those as `triggered`). So when it
+        was connected with no fault armed (faults hold, drop or lose reports) and no other call was
+        under way (reports of a call made from a delivery are delivered after it returns), the
+        orders heard of are all that may have changed besides new and completed ones, and the
+        journal compares only those: the cost of a call does not grow with the open orders of its
+        symbol. Otherwise it compares every open order of the symbols concerned."""
+        self._calls -= 1
+        if self._journal is None:
+            return
+        inner = self.inner
+        if reported and inner.is_connected() and not inner.faults.armed:
+            heard, self._heard = self._heard, set()
+            heard.update(triggered)
+            for event in inner.exchange.events:  # reports not delivered yet: the call raised midway
+                ref = getattr(event, "order_ref", None)
+                if ref is not None:
+                    heard.add(ref)
+            self._journal.record(inner, symbols, heard)
+            self._changed, self._unrefreshed = time.monotonic(), True
+        else:
+            self.save(symbols)
 
     def refresh_state_file(self) -> None:
         """Rewrite the state file as of now (for people and tools reading it while it runs)."""
@@ -105,8 +155,21 @@ class DurableSimulatedBroker:
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market (fills happen now); saved before the fills' events are acted on."""
-        self.inner.set_price(symbol, price)
-        self.save((symbol,))
+        self.set_prices({symbol: price})
+
+    def set_prices(self, prices: Mapping[str, Decimal]) -> None:
+        """Move the market of each symbol, in order; saved once, before the fills' events are acted on."""
+        quiet: list[SimOrder] = []  # stops not triggered yet: one may trigger without a report
+        if self._journal is not None:
+            working = self.inner.exchange.working
+            for symbol in prices:
+                quiet.extend(order for order in working.get(symbol, {}).values() if not order.triggered)
+        reported = self._begin()
+        try:
+            for symbol, price in prices.items():
+                self.inner.set_price(symbol, price)
+        finally:
+            self._end(reported, prices, [order.ref for order in quiet if order.triggered])
 
     def active_symbols(self) -> set[str]:
         """Symbols with working orders or an open position: the ones worth moving."""
@@ -136,26 +199,30 @@ class DurableSimulatedBroker:
 
     async def place_bracket(self, bracket: BracketRequest) -> None:
         self._crash.reached("before_broker")
+        reported = self._begin()
         try:
             await self.inner.place_bracket(bracket)
         finally:
-            self.save((bracket.symbol,))  # a refusal may have changed nothing; a partial change is kept
+            # A refusal may have changed nothing; a partial change is kept.
+            self._end(reported, (bracket.symbol,))
         self._crash.reached("after_broker")
         if self._on_placed is not None:
             self._on_placed(bracket)
 
     async def place_order(self, order: OrderRequest) -> None:
+        reported = self._begin()
         try:
             await self.inner.place_order(order)
         finally:
-            self.save((order.symbol,))
+            self._end(reported, (order.symbol,))
 
     async def cancel_order(self, order_ref: OrderRef) -> None:
         known = self.inner.exchange.orders.get(order_ref)
+        reported = self._begin()
         try:
             await self.inner.cancel_order(order_ref)
         finally:
-            self.save(() if known is None else (known.symbol,))
+            self._end(reported, () if known is None else (known.symbol,))
 
     async def open_orders(self) -> Sequence[BrokerOrder]:
         return await self.inner.open_orders()
@@ -200,13 +267,13 @@ class RandomWalkMarket:
 
     def open_prices(self, prices: Mapping[str, Decimal]) -> None:
         """Start each symbol at its price unless the market already has a price for it (saved once)."""
-        opened = []
-        for symbol, price in prices.items():
-            if self._broker.price(symbol) is None:
-                self._broker.inner.set_price(symbol, price.quantize(CENT, ROUND_HALF_UP))
-                opened.append(symbol)
+        opened = {
+            symbol: price.quantize(CENT, ROUND_HALF_UP)
+            for symbol, price in prices.items()
+            if self._broker.price(symbol) is None
+        }
         if opened:
-            self._broker.save(opened)
+            self._broker.set_prices(opened)
 
     def tick(self) -> None:
         """One step of every active symbol, in a fixed order."""

@@ -14,12 +14,18 @@ by default (an fdatasync per broker call cost ~0.9 ms, ~35% of placing a 20-orde
 `fsync=True` to make each line and each snapshot (file and rename) survive a power loss too.
 
 - What changed is found without dumping everything: new orders, fills and completions are the
-  tails of the exchange's append-only collections; the other orders that can change are the open
-  ones of the symbols the call touched (plus the symbols of its fills and completions), compared
-  by a small fingerprint of their mutable fields. Brackets, positions, prices and the book of those
-  symbols, and the head (time, cash, id counters), are written when they differ.
+  tails of the exchange's append-only collections; the other orders that may have changed are
+  the ones the caller names (`record(..., changed=...)`: the durable broker passes the orders the
+  broker reported on, see `entrypoints.executor.sim`), or else every open order of the symbols the
+  call touched (plus the symbols of its fills and completions). Each is compared by a fingerprint
+  of its mutable fields (by identity: exact) and written if it differs. Brackets, positions,
+  prices and the book of those symbols, and the head (time, cash, id counters), are written when
+  they differ. A book is written whole the first time it changes in a journal, then as its change
+  (`wr`: refs removed, `wa`: refs appended), so a line does not grow with the orders working.
 - The snapshot `<state>` is `SimulatedBroker.state_dict()` as JSON (the same file as before, so
   tools that read it keep working) plus `"journal": {"id", "offset"}`: the journal it continues.
+  Each order's and fill's encoded form is kept and reused by the next snapshot while the order
+  stays the same (`_Encoded`): a snapshot encodes what changed since the last one.
   Compaction (at start, at a clean stop, when the journal passes `compact_bytes`) writes a fresh
   snapshot atomically, then starts a new journal with a new id. `refresh` (every second or so
   from the simulated market) rewrites the snapshot as of the journal's current end, without
@@ -27,14 +33,16 @@ by default (an fdatasync per broker call cost ~0.9 ms, ~35% of placing a 20-orde
 - Restore: the snapshot, then the journal's lines after `offset` (all of them when the journal's
   id is not the snapshot's, i.e. the journal was started after it, or the crash came between the
   two steps of a compaction). Replay is idempotent (orders, brackets and fills by key, the rest
-  last-write-wins), so replaying lines the snapshot already holds changes nothing. A torn last
-  line (killed mid-write: that call never returned) is ignored.
+  last-write-wins; a book's changes follow the whole book written earlier in the same journal),
+  so replaying lines the snapshot already holds changes nothing. A torn last line (killed
+  mid-write: that call never returned) is ignored.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import operator
 import os
 import secrets
 from collections.abc import Iterable, Mapping
@@ -44,8 +52,17 @@ from typing import Any
 import msgspec
 
 from adapters.simulated import SimulatedBroker
-from adapters.simulated.book import SimOrder
-from adapters.simulated.state import dump_fill, dump_order  # the snapshot's own forms, per item
+from adapters.simulated.book import SimBracket, SimOrder
+from adapters.simulated.state import (  # the snapshot's own forms, per item
+    dump_bracket,
+    dump_fill,
+    dump_order,
+    dump_position,
+    dump_state,
+)
+from core.broker_events import Fill
+from core.order_status import OrderStatus
+from core.position import Position
 from core.values import OrderRef
 
 _encoder = msgspec.json.Encoder()
@@ -72,14 +89,77 @@ def write_atomically(path: Path, data: bytes, fsync: bool = True) -> None:
         os.close(directory)
 
 
+# A status as its text: one object per status, like the member, but a tuple holding only atomic
+# values is left alone by the cyclic garbage collector (there is one fingerprint per order ever placed).
+_STATUS = {status: status.value for status in OrderStatus}
+
+
 def _fingerprint(order: SimOrder) -> tuple[object, ...]:
-    return (order.status, order.quantity, order.filled, order.avg_price, order.notional, order.commission,
-            order.triggered, order.message, order.code)
+    """An order's mutable fields, compared by identity (`_same`): each is an immutable value (Decimal,
+    str, int, bool), so a change is always a new object, and equal-looking values are still caught
+    (Decimal("5") == Decimal("5.0"), but their JSON texts differ)."""
+    return (_STATUS[order.status], order.quantity, order.filled, order.avg_price, order.notional,
+            order.commission, order.triggered, order.message, order.code)
+
+
+def _same(before: tuple[object, ...] | None, now: tuple[object, ...]) -> bool:
+    return before is not None and all(map(operator.is_, before, now))
+
+
+def _bracket_mark(bracket: SimBracket) -> tuple[object, ...]:
+    return (bracket.take_profit, bracket.stop_loss, bracket.exit_filled)
+
+
+def _position_mark(position: Position) -> tuple[object, ...]:
+    return (position.quantity, position.cost_basis, position.realized_pnl, position.commissions)
 
 
 def _tail(collection: dict[Any, Any], count: int) -> list[Any]:
     """The last `count` keys of a dict (insertion-ordered), in order."""
     return list(itertools.islice(reversed(collection), count))[::-1] if count > 0 else []
+
+
+def _book_change(before: tuple[str, ...], now: tuple[str, ...]) -> tuple[list[str], list[str]] | None:
+    """`now` as (refs removed from `before`, refs appended after the rest), or None if it is not
+    that (then the whole book is written). A book only ever loses orders and appends new ones."""
+    size = len(before)
+    if now[:size] == before:
+        return [], list(now[size:])
+    gone = set(before).difference(now)
+    kept = tuple(ref for ref in before if ref not in gone)
+    if now[: len(kept)] != kept:
+        return None
+    return [ref for ref in before if ref in gone], list(now[len(kept) :])
+
+
+class _Encoded:
+    """Each order's and fill's snapshot form, encoded once and reused while it stays the same, so
+    a snapshot (every second or so while the broker is busy) encodes only what changed since the
+    last one. (Not filled by the journal lines: encoding each form apart costs the broker calls
+    more than it saves the snapshots.) Every order is still checked against what it is now (the
+    same order object, with the same request and fingerprint, by identity; its broker id is given
+    when it is made), and every fill by identity: a snapshot is always the broker as it is."""
+
+    def __init__(self) -> None:
+        self._orders: dict[OrderRef, tuple[tuple[object, ...], msgspec.Raw]] = {}
+        self._fills: dict[str, tuple[Fill, msgspec.Raw]] = {}
+
+    def order(self, order: SimOrder) -> msgspec.Raw:
+        mark = (order, order.request, *_fingerprint(order))
+        known = self._orders.get(order.ref)
+        if known is not None and _same(known[0], mark):
+            return known[1]
+        encoded = msgspec.Raw(_encoder.encode(dump_order(order)))
+        self._orders[order.ref] = (mark, encoded)
+        return encoded
+
+    def fill(self, fill: Fill) -> msgspec.Raw:
+        known = self._fills.get(fill.exec_id)
+        if known is not None and known[0] is fill:
+            return known[1]
+        encoded = msgspec.Raw(_encoder.encode(dump_fill(fill)))
+        self._fills[fill.exec_id] = (fill, encoded)
+        return encoded
 
 
 class _Tracker:
@@ -94,86 +174,115 @@ class _Tracker:
         self.open: dict[str, set[OrderRef]] = {}
         for ref, order in exchange.open.items():
             self.open.setdefault(order.symbol, set()).add(ref)
-        self.prices = {symbol: str(price) for symbol, price in exchange.prices.items()}
+        self.prices = dict(exchange.prices)  # the values last written, compared by identity
         self.working = {symbol: tuple(book) for symbol, book in exchange.working.items() if book}
-        state = broker.state_dict()  # once, at start: the forms written so far
         self.positions: dict[str, tuple[object, ...] | None] = {
-            symbol: tuple(p.values()) for symbol, p in state["positions"].items()
+            symbol: _position_mark(position) for symbol, position in broker.ledger.positions_by_symbol.items()
         }
-        self.brackets: dict[str, tuple[object, ...]] = {
-            bracket["entry"]: tuple(bracket.values()) for bracket in state["brackets"]
-        }
+        self.brackets: dict[OrderRef, tuple[object, ...]] = {}
+        for order in exchange.orders.values():
+            if order.bracket is not None:
+                self.brackets[order.bracket.entry.ref] = _bracket_mark(order.bracket)
+        # Symbols whose whole book this journal holds: a book is written whole the first time it
+        # changes in a journal, as changes after that (see `changes`).
+        self.books: set[str] = set()
+        self.encoded = _Encoded()  # the forms the snapshots wrote
 
-    def changes(self, broker: SimulatedBroker, symbols: Iterable[str] | None) -> dict[str, Any]:
-        """The journal line of what changed since the last call (`symbols` None: look at all)."""
+    def changes(
+        self, broker: SimulatedBroker, symbols: Iterable[str] | None, changed: Iterable[OrderRef] | None
+    ) -> dict[str, Any]:
+        """The journal line of what changed since the last call (see `StateJournal.record`)."""
         exchange, ledger = broker.exchange, broker.ledger
-        new_refs = _tail(exchange.orders, len(exchange.orders) - self.orders)
-        completed = _tail(exchange.completed, len(exchange.completed) - self.completed)
+        all_orders, done = exchange.orders, exchange.completed
+        new_refs = _tail(all_orders, len(all_orders) - self.orders)
+        completed = _tail(done, len(done) - self.completed)
         fills = exchange.fills[self.fills :]
-        self.orders, self.completed = len(exchange.orders), len(exchange.completed)
+        self.orders, self.completed = len(all_orders), len(done)
         self.fills = len(exchange.fills)
         candidates: list[OrderRef]
         if symbols is None:
-            touched = {*self.open, *exchange.prices, *ledger.positions_by_symbol, *self.working}
-            candidates = list(exchange.orders)
-        else:
+            touched = {*self.open, *exchange.prices, *ledger.positions_by_symbol, *self.working,
+                       *exchange.working}
+            candidates = list(all_orders)
+        elif changed is None:
             touched = set(symbols)
-            touched.update(exchange.orders[ref].symbol for ref in itertools.chain(new_refs, completed))
+            touched.update(all_orders[ref].symbol for ref in itertools.chain(new_refs, completed))
             touched.update(fill.symbol for fill in fills)
             candidates = [*new_refs, *completed]
             for symbol in touched:
                 candidates.extend(self.open.get(symbol, ()))
+        else:
+            touched = set(symbols)  # and, below, the symbol of every order that changed
+            touched.update(fill.symbol for fill in fills)
+            candidates = [*new_refs, *completed, *changed]
         line: dict[str, Any] = {
             "h": {"time": broker.clock.now().isoformat(), "cash": str(ledger.cash),
                   "next_order_id": exchange.next_order_id, "next_exec_id": exchange.next_exec_id},
         }
         orders, brackets = [], []
-        all_orders, prints = exchange.orders, self.prints
+        prints, still_open, open_by_symbol = self.prints, exchange.open, self.open
+        seen: set[SimBracket] = set()
         for ref in dict.fromkeys(candidates):  # new orders first, in order; each once
-            order = all_orders[ref]
+            order = all_orders.get(ref)
+            if order is None:
+                continue  # a report about an order this broker does not hold
             mark = _fingerprint(order)
-            if prints.get(ref) == mark:
+            if _same(prints.get(ref), mark):
                 continue  # unchanged, so still as open (or not) as when it was last written
             prints[ref] = mark
-            if ref in exchange.open:
-                self.open.setdefault(order.symbol, set()).add(ref)
-            else:
-                self.open.get(order.symbol, set()).discard(ref)
+            symbol = order.symbol
+            touched.add(symbol)  # its book may have changed with it
+            known = open_by_symbol.get(symbol)
+            if ref in still_open:
+                if known is None:
+                    open_by_symbol[symbol] = {ref}
+                else:
+                    known.add(ref)
+            elif known is not None:
+                known.discard(ref)
             orders.append(dump_order(order))
             bracket = order.bracket
-            if bracket is not None:
-                dumped = {"entry": bracket.entry.ref,
-                          "take_profit": bracket.take_profit.ref if bracket.take_profit else None,
-                          "stop_loss": bracket.stop_loss.ref if bracket.stop_loss else None,
-                          "exit_filled": str(bracket.exit_filled)}
-                if self.brackets.get(bracket.entry.ref) != tuple(dumped.values()):
-                    self.brackets[bracket.entry.ref] = tuple(dumped.values())
-                    brackets.append(dumped)
-        for key, items in (("o", orders), ("b", brackets), ("f", [dump_fill(fill) for fill in fills]),
-                           ("c", completed)):
-            if items:
-                line[key] = items
-        positions, prices, working = {}, {}, {}
+            if bracket is not None and bracket not in seen:
+                seen.add(bracket)
+                bracket_mark = _bracket_mark(bracket)
+                if not _same(self.brackets.get(bracket.entry.ref), bracket_mark):
+                    self.brackets[bracket.entry.ref] = bracket_mark
+                    brackets.append(dump_bracket(bracket))
+        if orders:
+            line["o"] = orders
+        if brackets:
+            line["b"] = brackets
+        if fills:
+            line["f"] = [dump_fill(fill) for fill in fills]
+        if completed:
+            line["c"] = completed
         for symbol in touched:
             held = ledger.positions_by_symbol.get(symbol)
-            dumped_position = None if held is None else {
-                "quantity": str(held.quantity), "cost_basis": str(held.cost_basis),
-                "realized_pnl": str(held.realized_pnl), "commissions": str(held.commissions),
-            }
-            mark_position = None if dumped_position is None else tuple(dumped_position.values())
-            if self.positions.get(symbol) != mark_position:
-                self.positions[symbol] = mark_position
-                positions[symbol] = dumped_position
+            position_mark = None if held is None else _position_mark(held)
+            before = self.positions.get(symbol)
+            if before is not None if position_mark is None else not _same(before, position_mark):
+                self.positions[symbol] = position_mark
+                line.setdefault("p", {})[symbol] = None if held is None else dump_position(held)
             price = exchange.prices.get(symbol)
-            if price is not None and self.prices.get(symbol) != str(price):
-                self.prices[symbol] = prices[symbol] = str(price)
-            book = tuple(exchange.working.get(symbol, ()))
-            if self.working.get(symbol, ()) != book:
-                self.working[symbol] = book
-                working[symbol] = list(book)
-        for key, values in (("p", positions), ("x", prices), ("w", working)):
-            if values:
-                line[key] = values
+            if price is not None and price is not self.prices.get(symbol):
+                self.prices[symbol] = price
+                line.setdefault("x", {})[symbol] = str(price)
+            book = exchange.working.get(symbol)
+            now = tuple(book) if book else ()
+            was = self.working.get(symbol, ())
+            if now == was:
+                continue
+            self.working[symbol] = now
+            change = _book_change(was, now) if symbol in self.books else None
+            if change is None:
+                self.books.add(symbol)
+                line.setdefault("w", {})[symbol] = list(now)
+                continue
+            removed, appended = change
+            if removed:
+                line.setdefault("wr", {})[symbol] = removed
+            if appended:
+                line.setdefault("wa", {})[symbol] = appended
         return line
 
 
@@ -200,6 +309,14 @@ def replay(state: dict[str, Any], lines: Iterable[Mapping[str, Any]]) -> dict[st
             if refs:
                 working[symbol] = refs
             else:
+                working.pop(symbol, None)
+        for symbol, refs in line.get("wr", {}).items():
+            gone = set(refs)
+            working[symbol] = [ref for ref in working.get(symbol, ()) if ref not in gone]
+        for symbol, refs in line.get("wa", {}).items():
+            working[symbol] = [*working.get(symbol, ()), *refs]
+        for symbol in line.get("wr", {}):
+            if not working.get(symbol):
                 working.pop(symbol, None)
     index = {ref: number for number, ref in enumerate(orders)}
     state.update(
@@ -261,18 +378,32 @@ class StateJournal:
         self._tracker = _Tracker(broker)
         self.compact(broker)
 
-    def record(self, broker: SimulatedBroker, symbols: Iterable[str] | None = None) -> None:
+    def record(
+        self, broker: SimulatedBroker, symbols: Iterable[str] | None = None,
+        changed: Iterable[OrderRef] | None = None,
+    ) -> None:
         """Append what changed (for the calls on `symbols`; None: anything): once this returns, it
-        survives a kill -9 (and a power loss with `fsync`)."""
+        survives a kill -9 (and a power loss with `fsync`).
+
+        `changed`, when the caller knows it, holds every order that may have changed since the last
+        record other than new and completed ones (e.g. the orders the broker reported on): only
+        those are compared. None compares every open order of `symbols` (and of the orders that
+        are new or completed)."""
         if self._tracker is None or self._log is None:
             self.start(broker)
             return
-        data = _encoder.encode(self._tracker.changes(broker, symbols)) + b"\n"
-        written = os.write(self._log, data)
-        while written < len(data):  # a short write (rare for regular files) must not tear the line
-            written += os.write(self._log, data[written:])
-        if self._fsync:
-            os.fdatasync(self._log)
+        try:
+            data = _encoder.encode(self._tracker.changes(broker, symbols, changed)) + b"\n"
+            written = os.write(self._log, data)
+            while written < len(data):  # a short write (rare for regular files) must not tear the line
+                written += os.write(self._log, data[written:])
+            if self._fsync:
+                os.fdatasync(self._log)
+        except BaseException:
+            # The tracker counts this line written, yet it may be missing or torn (a full disk):
+            # the next record starts afresh, with a snapshot of everything and a new journal.
+            self._tracker = None
+            raise
         self._size += len(data)
         if self._size >= self._compact_bytes:
             self.compact(broker)
@@ -287,6 +418,8 @@ class StateJournal:
             os.close(self._log)
         self._log = os.open(self.log_path, os.O_WRONLY | os.O_APPEND)
         self._size = self._refreshed_at = len(header)
+        if self._tracker is not None:
+            self._tracker.books.clear()  # the new journal writes each book whole first
 
     def refresh(self, broker: SimulatedBroker) -> None:
         """Rewrite the snapshot as of now if anything was journaled since the last one."""
@@ -303,6 +436,7 @@ class StateJournal:
             self._tracker = None
 
     def _write_snapshot(self, broker: SimulatedBroker, offset: int) -> None:
-        state = broker.state_dict()
+        encoded = self._tracker.encoded if self._tracker is not None else _Encoded()
+        state = dump_state(broker, encoded.order, encoded.fill)  # `broker.state_dict()`, faster
         state["journal"] = {"id": self._id, "offset": offset}
         write_atomically(self.path, _encoder.encode(state), self._fsync)
