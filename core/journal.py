@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.broker_events import Fill
 from core.orders import BracketRequest, OrderRequest
-from core.values import ZERO, BatchId, OrderRef, TradingState
+from core.values import ZERO, BatchId, OrderRef, TradingState, become, writable_twin
 
 
 class BatchState(StrEnum):
@@ -129,6 +129,35 @@ class LegRecord:
     avg_price: Decimal = ZERO
     message: str = ""
 
+    def __init__(
+        self,
+        order_ref: OrderRef,
+        batch_id: BatchId,
+        bracket_ref: OrderRef,
+        role: LegRole,
+        request: OrderRequest,
+        placement: Placement = Placement.PENDING,
+        status: LegStatus = LegStatus.RECEIVED,
+        filled: Decimal = ZERO,
+        avg_price: Decimal = ZERO,
+        message: str = "",
+    ) -> None:
+        # Written by hand, not generated: several are made per leg and broker event (see
+        # `core.values.writable_twin`; `make_leg` costs less still).
+        writable: Any = self
+        become(writable, _WritableLegRecord)
+        writable.order_ref = order_ref
+        writable.batch_id = batch_id
+        writable.bracket_ref = bracket_ref
+        writable.role = role
+        writable.request = request
+        writable.placement = placement
+        writable.status = status
+        writable.filled = filled
+        writable.avg_price = avg_price
+        writable.message = message
+        writable.__class__ = LegRecord
+
 
 @dataclass(frozen=True, slots=True)
 class StatusReport:
@@ -145,6 +174,35 @@ class StatusReport:
     avg_price: Decimal = ZERO
     message: str = ""
     acked: bool = False
+
+    def __init__(
+        self,
+        status_id: str,
+        batch_id: BatchId,
+        order_ref: OrderRef,
+        symbol: str,
+        status: LegStatus,
+        created_at: datetime,
+        filled: Decimal = ZERO,
+        avg_price: Decimal = ZERO,
+        message: str = "",
+        acked: bool = False,
+    ) -> None:
+        # Written by hand, not generated: about ten are made per bracket (see `writable_twin`;
+        # `make_report` costs less still).
+        writable: Any = self
+        become(writable, _WritableStatusReport)
+        writable.status_id = status_id
+        writable.batch_id = batch_id
+        writable.order_ref = order_ref
+        writable.symbol = symbol
+        writable.status = status
+        writable.created_at = created_at
+        writable.filled = filled
+        writable.avg_price = avg_price
+        writable.message = message
+        writable.acked = acked
+        writable.__class__ = StatusReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +224,108 @@ class JournalStep:
     legs: tuple[LegRecord, ...] = ()
     fills: tuple[Fill, ...] = ()
     reports: tuple[StatusReport, ...] = ()
+
+    def __init__(
+        self,
+        batch_states: tuple[tuple[BatchId, BatchState, str], ...] = (),
+        legs: tuple[LegRecord, ...] = (),
+        fills: tuple[Fill, ...] = (),
+        reports: tuple[StatusReport, ...] = (),
+    ) -> None:
+        # Written by hand, not generated: one is made per broker event (see `writable_twin`).
+        writable: Any = self
+        become(writable, _WritableJournalStep)
+        writable.batch_states = batch_states
+        writable.legs = legs
+        writable.fills = fills
+        writable.reports = reports
+        writable.__class__ = JournalStep
+
+
+_WritableLegRecord = writable_twin(
+    LegRecord,
+    "order_ref",
+    "batch_id",
+    "bracket_ref",
+    "role",
+    "request",
+    "placement",
+    "status",
+    "filled",
+    "avg_price",
+    "message",
+)
+_WritableStatusReport = writable_twin(
+    StatusReport,
+    "status_id",
+    "batch_id",
+    "order_ref",
+    "symbol",
+    "status",
+    "created_at",
+    "filled",
+    "avg_price",
+    "message",
+    "acked",
+)
+_WritableJournalStep = writable_twin(JournalStep, "batch_states", "legs", "fills", "reports")
+
+
+def make_leg(
+    order_ref: OrderRef,
+    batch_id: BatchId,
+    bracket_ref: OrderRef,
+    role: LegRole,
+    request: OrderRequest,
+    placement: Placement,
+    status: LegStatus,
+    filled: Decimal,
+    avg_price: Decimal,
+    message: str,
+) -> LegRecord:
+    """`LegRecord(...)` with every field given: the same frozen value, made by a function, which
+    costs less to call than the class (whose `__init__` runs in a call of its own)."""
+    leg: Any = _WritableLegRecord()
+    leg.order_ref = order_ref
+    leg.batch_id = batch_id
+    leg.bracket_ref = bracket_ref
+    leg.role = role
+    leg.request = request
+    leg.placement = placement
+    leg.status = status
+    leg.filled = filled
+    leg.avg_price = avg_price
+    leg.message = message
+    leg.__class__ = LegRecord
+    return leg  # type: ignore[no-any-return]
+
+
+def make_report(
+    status_id: str,
+    batch_id: BatchId,
+    order_ref: OrderRef,
+    symbol: str,
+    status: LegStatus,
+    created_at: datetime,
+    filled: Decimal,
+    avg_price: Decimal,
+    message: str,
+) -> StatusReport:
+    """`StatusReport(...)` with every field given but `acked` (False), made by a function (see
+    `make_leg`)."""
+    report: Any = _WritableStatusReport()
+    report.status_id = status_id
+    report.batch_id = batch_id
+    report.order_ref = order_ref
+    report.symbol = symbol
+    report.status = status
+    report.created_at = created_at
+    report.filled = filled
+    report.avg_price = avg_price
+    report.message = message
+    report.acked = False
+    report.__class__ = StatusReport
+    return report  # type: ignore[no-any-return]
 
 
 class RecordOutcome(StrEnum):

@@ -4,7 +4,9 @@ Durability is the point: WAL mode with `synchronous=FULL` makes every committed 
 survive kill -9 and power loss (the WAL is fsynced at each commit). Each port call that writes
 is one `BEGIN IMMEDIATE ... COMMIT`; an error rolls the whole step back. The standard library's
 sqlite3 is enough: one executor process owns the file, and a commit takes a few milliseconds.
-Decimals are stored as text (exact digits), times as ISO-8601 text in UTC.
+Decimals are stored as text (exact digits), times as ISO-8601 text in UTC (`schema`). Rows are
+written many per statement (`rows`); what is read often (legs, reports pending, execution ids
+applied) is also kept in memory, updated after each COMMIT (the file has one owner: exact).
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from adapters.journal.codec import (
     order_from_json,
     order_to_json,
 )
+from adapters.journal.pending import PendingReports
+from adapters.journal.rows import (
+    ACKNOWLEDGE_REPORTS,
+    INSERT_FILLS,
+    INSERT_REPORTS,
+    fill_params,
+    report_params,
+    write_legs,
+)
+from adapters.journal.schema import BATCH_SELECT, LEG_SELECT, SCHEMA, SCHEMA_VERSION
 from core.broker_events import Fill
 from core.journal import (
     REUSED_STATUS_ID,
@@ -41,83 +53,6 @@ from core.journal import (
 from core.orders import OrderRequest
 from core.values import BatchId, ExecId, OrderRef, Side, TradingState
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    batch_id TEXT NOT NULL UNIQUE,
-    seq INTEGER,
-    content_hash TEXT NOT NULL,
-    orders TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS legs (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_ref TEXT NOT NULL UNIQUE,
-    batch_id TEXT NOT NULL,
-    bracket_ref TEXT NOT NULL,
-    role TEXT NOT NULL,
-    request TEXT NOT NULL,
-    placement TEXT NOT NULL,
-    status TEXT NOT NULL,
-    filled TEXT NOT NULL,
-    avg_price TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS executions (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    exec_id TEXT NOT NULL UNIQUE,
-    order_ref TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    quantity TEXT NOT NULL,
-    price TEXT NOT NULL,
-    time TEXT NOT NULL,
-    commission TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS reports (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    status_id TEXT NOT NULL UNIQUE,
-    batch_id TEXT NOT NULL,
-    order_ref TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    filled TEXT NOT NULL,
-    avg_price TEXT NOT NULL,
-    message TEXT NOT NULL,
-    acked INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS reports_unacked ON reports (acked, position);
-CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, position);
-CREATE TABLE IF NOT EXISTS trading_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    changed_at TEXT
-);
-"""
-
-_UPSERT_LEG = """
-INSERT INTO legs (
-    order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (order_ref) DO UPDATE SET
-    batch_id = excluded.batch_id, bracket_ref = excluded.bracket_ref, role = excluded.role,
-    request = excluded.request, placement = excluded.placement, status = excluded.status,
-    filled = excluded.filled, avg_price = excluded.avg_price, message = excluded.message
-"""
-
-_INSERT_REPORT = """
-INSERT INTO reports (
-    status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, message, acked
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
 
 class SqliteJournal:
     """The Journal port over one SQLite file (`:memory:` for a throwaway journal in tests)."""
@@ -131,13 +66,13 @@ class SqliteJournal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         # Leg records are read on every broker event; one executor process owns the file, so a
         # write-through copy (filled from disk on first use, updated after each COMMIT) is exact.
         self._legs: dict[str, LegRecord] | None = None
         # Likewise the reports not acknowledged yet, read before every status frame sent.
-        self._pending: dict[str, StatusReport] | None = None
+        self._pending: PendingReports | None = None
         # The legs written since `changed_legs` was last called (None: nobody asked yet).
         self._leg_changes: dict[str, LegRecord] | None = None
         # A batch's orders never change once journaled, and decoding them (~0.4 ms for 20) was paid
@@ -147,6 +82,9 @@ class SqliteJournal:
         # A leg's request rarely changes while its record is rewritten on every status: the JSON text
         # of the request last written per ref, reused while the record carries the same request.
         self._request_text: dict[str, tuple[OrderRequest, str]] = {}
+        # The execution ids applied (filled from disk on first use, updated after each COMMIT): asked
+        # once per fill, which was a query each.
+        self._exec_ids: set[str] | None = None
 
     @property
     def path(self) -> str:
@@ -178,6 +116,7 @@ class SqliteJournal:
         return RecordOutcome.NEW
 
     def commit(self, step: JournalStep) -> None:
+        applied = self._applied() if step.fills else set()  # as committed: read before the transaction
         with self._transaction() as db:
             for batch_id, state, reason in step.batch_states:
                 changed = db.execute(
@@ -186,18 +125,17 @@ class SqliteJournal:
                 ).rowcount
                 if not changed:
                     raise KeyError(f"batch {batch_id} is not in the journal")
-            for fill in step.fills:
+            if step.fills:
                 try:
-                    db.execute(
-                        "INSERT INTO executions (exec_id, order_ref, symbol, side, quantity, price, time, "
-                        "commission) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (fill.exec_id, fill.order_ref, fill.symbol, fill.side.value, str(fill.quantity),
-                         str(fill.price), fill.time.isoformat(), str(fill.commission)),
-                    )
+                    INSERT_FILLS.write(db, fill_params(step.fills))
                 except sqlite3.IntegrityError:
-                    raise DuplicateExecution(f"execution {fill.exec_id} was applied already") from None
+                    raise DuplicateExecution(
+                        f"execution {_applied_twice(step.fills, applied)} was applied already"
+                    ) from None
             self._write_legs_and_reports(db, step.legs, step.reports)
         self._remember(step.legs, step.reports)
+        if self._exec_ids is not None:
+            self._exec_ids.update(fill.exec_id for fill in step.fills)
 
     def acknowledge_report(self, status_id: str) -> bool:
         with self._transaction() as db:
@@ -212,10 +150,7 @@ class SqliteJournal:
             return 0
         with self._transaction() as db:
             before = db.total_changes
-            db.executemany(
-                "UPDATE reports SET acked = 1 WHERE status_id = ? AND acked = 0",
-                [(status_id,) for status_id in status_ids],
-            )
+            ACKNOWLEDGE_REPORTS.write(db, status_ids)
             changed = db.total_changes - before
         self._forget_pending(status_ids)
         return changed
@@ -233,16 +168,16 @@ class SqliteJournal:
     # -- reads ----------------------------------------------------------------------------------
 
     def batch(self, batch_id: BatchId) -> JournaledBatch | None:
-        row = self._conn.execute(f"{_BATCH_SELECT} WHERE batch_id = ?", (batch_id,)).fetchone()
+        row = self._conn.execute(f"{BATCH_SELECT} WHERE batch_id = ?", (batch_id,)).fetchone()
         return None if row is None else self._batch(row)
 
     def batches(self, states: Collection[BatchState] | None = None) -> tuple[JournaledBatch, ...]:
         if states is None:
-            rows = self._conn.execute(f"{_BATCH_SELECT} ORDER BY position")
+            rows = self._conn.execute(f"{BATCH_SELECT} ORDER BY position")
         else:
             wanted = sorted(state.value for state in states)
             marks = ", ".join("?" * len(wanted))
-            rows = self._conn.execute(f"{_BATCH_SELECT} WHERE state IN ({marks}) ORDER BY position", wanted)
+            rows = self._conn.execute(f"{BATCH_SELECT} WHERE state IN ({marks}) ORDER BY position", wanted)
         return tuple(self._batch(row) for row in rows)
 
     def legs(self) -> tuple[LegRecord, ...]:
@@ -274,21 +209,19 @@ class SqliteJournal:
         )
 
     def has_execution(self, exec_id: str) -> bool:
-        row = self._conn.execute("SELECT 1 FROM executions WHERE exec_id = ?", (exec_id,)).fetchone()
-        return row is not None
+        return exec_id in self._applied()
 
     def pending_reports(self) -> tuple[StatusReport, ...]:
-        if self._pending is None:
-            rows = self._conn.execute(
-                "SELECT status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, "
-                "message, acked FROM reports WHERE acked = 0 ORDER BY position"
-            )
-            self._pending = {
-                sid: StatusReport(sid, BatchId(b), OrderRef(r), sym, LegStatus(st),
-                                  datetime.fromisoformat(at), Decimal(f), Decimal(p), msg, bool(acked))
-                for sid, b, r, sym, st, at, f, p, msg, acked in rows
-            }
-        return tuple(self._pending.values())
+        return self._known_pending().all()
+
+    def pending_report(self, status_id: str) -> StatusReport | None:
+        """The report with this id while the cloud has not acknowledged it (None after that, or for
+        an unknown id). Not part of the Journal port: for the executor's log of what the cloud stored."""
+        return self._known_pending().get(status_id)
+
+    def pending_count(self, batch_id: str) -> int:
+        """How many of this batch's reports the cloud has not acknowledged. Not part of the Journal port."""
+        return self._known_pending().count(batch_id)
 
     def last_seq(self) -> int:
         value = self._conn.execute("SELECT MAX(seq) FROM batches").fetchone()[0]
@@ -321,7 +254,7 @@ class SqliteJournal:
     def _known_legs(self) -> dict[str, LegRecord]:
         if self._legs is None:
             self._legs = {}
-            for row in self._conn.execute(f"{_LEG_SELECT} ORDER BY position"):
+            for row in self._conn.execute(f"{LEG_SELECT} ORDER BY position"):
                 leg = self._legs[row[0]] = _leg(row)
                 self._request_text[leg.order_ref] = (leg.request, row[4])
         return self._legs
@@ -334,13 +267,25 @@ class SqliteJournal:
         if self._leg_changes is not None:
             self._leg_changes.update((leg.order_ref, leg) for leg in legs)
         if self._pending is not None:
-            self._pending.update((report.status_id, report) for report in reports if not report.acked)
+            self._pending.add(reports)
 
     def _forget_pending(self, status_ids: Iterable[str]) -> None:
         """After a COMMIT acknowledging these reports."""
         if self._pending is not None:
-            for status_id in status_ids:
-                self._pending.pop(status_id, None)
+            self._pending.forget(status_ids)
+
+    def _known_pending(self) -> PendingReports:
+        if self._pending is None:
+            rows = self._conn.execute(
+                "SELECT status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, "
+                "message, acked FROM reports WHERE acked = 0 ORDER BY position"
+            )
+            self._pending = PendingReports(
+                StatusReport(sid, BatchId(b), OrderRef(r), sym, LegStatus(st), datetime.fromisoformat(at),
+                             Decimal(f), Decimal(p), msg, bool(acked))
+                for sid, b, r, sym, st, at, f, p, msg, acked in rows
+            )
+        return self._pending
 
     def _request_json(self, request: OrderRequest) -> str:
         """The request as JSON: the text last made for its ref when it is the same object (leg
@@ -376,30 +321,29 @@ class SqliteJournal:
     def _write_legs_and_reports(
         self, db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport]
     ) -> None:
-        db.executemany(_UPSERT_LEG, [
-            (leg.order_ref, leg.batch_id, leg.bracket_ref, leg.role.value, self._request_json(leg.request),
-             leg.placement.value, leg.status.value, str(leg.filled), str(leg.avg_price), leg.message)
-            for leg in legs
-        ])
-        try:
-            db.executemany(_INSERT_REPORT, [
-                (r.status_id, r.batch_id, r.order_ref, r.symbol, r.status.value, r.created_at.isoformat(),
-                 str(r.filled), str(r.avg_price), r.message, int(r.acked))
-                for r in reports
-            ])
-        except sqlite3.IntegrityError:
-            raise ValueError(REUSED_STATUS_ID) from None
+        if legs:
+            write_legs(db, legs, self._legs, self._request_json)
+        if reports:
+            try:
+                INSERT_REPORTS.write(db, report_params(reports))
+            except sqlite3.IntegrityError:
+                raise ValueError(REUSED_STATUS_ID) from None
+
+    def _applied(self) -> set[str]:
+        """The execution ids applied (committed)."""
+        if self._exec_ids is None:
+            self._exec_ids = {row[0] for row in self._conn.execute("SELECT exec_id FROM executions")}
+        return self._exec_ids
 
 
-_BATCH_SELECT = (
-    "SELECT batch_id, seq, content_hash, orders, received_at, expires_at, state, reason FROM batches"
-)
-_LEG_SELECT = (
-    "SELECT order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message "
-    "FROM legs"
-)
-
-
+def _applied_twice(fills: Sequence[Fill], applied: set[str]) -> str:
+    """The exec id of the first fill that was `applied` already, or that the step has twice."""
+    seen: set[str] = set()
+    for fill in fills:
+        if fill.exec_id in seen or fill.exec_id in applied:
+            return fill.exec_id
+        seen.add(fill.exec_id)
+    return fills[0].exec_id
 
 
 def _leg(row: tuple[str, str, str, str, str, str, str, str, str, str]) -> LegRecord:

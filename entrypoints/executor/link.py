@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from adapters.journal.codec import time_text
 from adapters.wire import messages
 from core.journal import StatusReport
 
@@ -406,7 +407,8 @@ class CloudLink:
 
 
 def wire_status(report: StatusReport, account: str) -> messages.LocalTradingStatus:
-    """A journaled report as the `local_trading_status` frame's data."""
+    """A journaled report as the `local_trading_status` frame's data (its time as the journal wrote
+    it, kept by `time_text`: about 200 reports a batch)."""
     return messages.LocalTradingStatus(
         batch_id=report.batch_id,
         order_ref=report.order_ref,
@@ -417,7 +419,7 @@ def wire_status(report: StatusReport, account: str) -> messages.LocalTradingStat
         message=report.message,
         status_id=report.status_id,
         account=account,
-        time=report.created_at.isoformat(),
+        time=time_text(report.created_at),
     )
 
 

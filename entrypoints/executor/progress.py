@@ -1,12 +1,13 @@
-"""Batch progress for the console: "batch X: 3/8 placed, 3 filled, ..." from the journal."""
+"""Batch progress for the console: "batch X: 3/8 placed, 3 filled, ..." from the journal, and
+"batch X: 200 statuses stored at the cloud" from the cloud's acknowledgements."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from core.journal import LegRecord, LegRole, LegStatus, Placement
+from core.journal import LegRecord, LegRole, LegStatus, Placement, StatusReport
 
 _SENT = (Placement.SENDING, Placement.SENT)
 
@@ -97,4 +98,24 @@ class ProgressLog:
             if self._last.get(item.batch_id) != line:
                 self._last[item.batch_id] = line
                 lines.append(line)
+        return lines
+
+
+class StoredLog:
+    """Counts, per batch, the status reports the cloud has acknowledged (stored) during this run, and
+    says when a batch has none left that the cloud has not acknowledged: "batch X: N statuses stored
+    at the cloud", once each time that happens (later reports of the batch start it again)."""
+
+    def __init__(self) -> None:
+        self._stored: dict[str, int] = {}
+
+    def acknowledged(self, reports: Iterable[StatusReport], pending: Callable[[str], int]) -> list[str]:
+        """The lines for `reports` (each once), pending reports the cloud has just acknowledged;
+        `pending` says how many reports a batch had pending, these included."""
+        heard = Counter(report.batch_id for report in reports)
+        lines = []
+        for batch_id, count in heard.items():
+            total = self._stored[batch_id] = self._stored.get(batch_id, 0) + count
+            if pending(batch_id) <= count:
+                lines.append(f"batch {batch_id}: {total} statuses stored at the cloud")
         return lines

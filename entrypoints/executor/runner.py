@@ -45,7 +45,7 @@ from entrypoints.executor.options import (
     ExecutorOptions,
     default_sim_state,
 )
-from entrypoints.executor.progress import ProgressLog
+from entrypoints.executor.progress import ProgressLog, StoredLog
 from entrypoints.executor.sim import DurableSimulatedBroker, RandomWalkMarket
 
 logger = logging.getLogger("tradebridge.executor")
@@ -87,6 +87,7 @@ class ExecutorRun:
         self._place_wanted = False
         self._stop = asyncio.Event()
         self._progress = ProgressLog()
+        self._stored = StoredLog()
         # The legs written since the progress lines were last logged, and the orders open at the
         # broker (for `executor_status`): kept up to date from the journal's changed legs, rather
         # than recounted over every leg ever journaled on each step.
@@ -230,6 +231,8 @@ class ExecutorRun:
             await self._close()
 
     def _start_link(self) -> asyncio.Task[object]:
+        crash = self._crash  # called once per report sent: only when the crash tests armed the point
+        before_report = (lambda: crash.reached("before_report")) if crash.armed("before_report") else None
         self.link = CloudLink(
             self.options.api_url,
             self.options.token,
@@ -238,7 +241,7 @@ class ExecutorRun:
             ca_file=self.options.ca_file,
             backoff=Backoff(),
             status_every=self.options.status_every,
-            before_report=lambda: self._crash.reached("before_report"),
+            before_report=before_report,
         )
         return asyncio.create_task(self.link.run(), name="link")
 
@@ -314,7 +317,12 @@ class ExecutorRun:
                 self._busy_at = asyncio.get_running_loop().time()
             elif self.service.events_waiting:
                 await self.service.pump()
-            self._after_step()
+            if self.link is not None:
+                # The step's reports are journaled: the link sends them (a turn of the event loop)
+                # before the progress lines are counted and logged.
+                self.link.reports_changed()
+                await asyncio.sleep(0)
+            self._after_step(reports=False)
 
     async def _download_files(self) -> None:
         """Start the order files' downloads once no batch has come or been placed for
@@ -342,7 +350,9 @@ class ExecutorRun:
     def _decided(self) -> int:
         return sum(1 for leg in self.journal.legs() if leg.placement is not Placement.PENDING)
 
-    def _after_step(self) -> None:
+    def _after_step(self, reports: bool = True) -> None:
+        """Log the step's notices and progress; tell the link to send the step's reports (unless
+        `reports` is False: the caller did) and the executor status."""
         for notice in self.service.notices:
             logger.warning("%s", notice)
         self.service.notices.clear()
@@ -351,7 +361,8 @@ class ExecutorRun:
         for line in self._progress.changes(changed.values()):
             logger.info("%s", line)
         if self.link is not None:
-            self.link.reports_changed()
+            if reports:
+                self.link.reports_changed()
             self.link.status_changed()
 
     def _sync_legs(self) -> None:
@@ -451,6 +462,11 @@ class ExecutorRun:
             self._files_due.append((self._busy_at, batch.file))
             self._files_waiting.set()
         self._place_wanted = True
+        if self.link is not None:
+            # The batch's `received` reports are journaled: the link sends them first (after the
+            # `ack`), so that the cloud stores them while this process talks to the broker; then the
+            # worker places the batch (tasks woken in this order run in this order).
+            self.link.reports_changed()
         self._wake.set()
         return result.ack_seq
 
@@ -458,11 +474,22 @@ class ExecutorRun:
         return self.service.pending_reports()
 
     def on_status_acknowledged(self, status_id: str) -> None:
+        self._log_stored((status_id,))
         self.service.acknowledge_report(status_id)
 
     def on_statuses_acknowledged(self, status_ids: Sequence[str]) -> None:
         """Forget many acknowledged reports in one journal transaction (see `CloudLink`)."""
+        self._log_stored(status_ids)
         self.service.acknowledge_reports(status_ids)
+
+    def _log_stored(self, status_ids: Sequence[str]) -> None:
+        """Log "batch X: N statuses stored at the cloud" for each batch whose reports the cloud has
+        now all acknowledged: as soon as the acknowledgement is heard (the cloud acknowledges only
+        what it has committed), before the journal forgets the reports."""
+        journal = self.journal
+        heard = (journal.pending_report(status_id) for status_id in dict.fromkeys(status_ids))
+        for line in self._stored.acknowledged([r for r in heard if r is not None], journal.pending_count):
+            logger.info("%s", line)
 
     async def executor_status(self) -> messages.ExecutorStatus:
         connected = self.broker.is_connected()

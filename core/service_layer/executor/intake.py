@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,11 +37,12 @@ from core.journal import (
     Placement,
     RecordOutcome,
     StatusReport,
+    make_leg,
 )
 from core.orders import BracketRequest, OrderRequest
 from core.service_layer.executor.records import Reporter
 from core.service_layer.executor.settings import ExecutorSettings
-from core.values import BatchId, OrderRef, OrderType, Side, TimeInForce
+from core.values import ZERO, BatchId, OrderRef, OrderType, Side, TimeInForce
 
 EXPIRED = "expired"
 # The wire carries IB's spellings ("MKT"); the order file's words ("Market") are accepted too.
@@ -223,8 +225,8 @@ def _orders(batch: IncomingBatch, problems: list[str]) -> tuple[BatchOrder, ...]
             problems.append(str(error))
     if not batch.orders:
         problems.append("it has no orders")
-    refs = [ref for item in orders for ref in (leg.order_ref for leg in item.bracket.legs)]
-    repeated = sorted(ref for ref in set(refs) if refs.count(ref) > 1)
+    refs = Counter(leg.order_ref for item in orders for leg in item.bracket.legs)
+    repeated = sorted(ref for ref, times in refs.items() if times > 1)
     problems += [f"order ref {ref} appears more than once (one bracket per symbol)" for ref in repeated]
     return tuple(orders)
 
@@ -262,11 +264,14 @@ def _hash(batch: IncomingBatch) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+_ROLES = (LegRole.ENTRY, LegRole.TAKE_PROFIT, LegRole.STOP_LOSS)
+
+
 def _leg_records(batch_id: BatchId, bracket: BracketRequest) -> list[LegRecord]:
-    roles = (LegRole.ENTRY, LegRole.TAKE_PROFIT, LegRole.STOP_LOSS)
     entry_ref = bracket.entry.order_ref
-    return [LegRecord(leg.order_ref, batch_id, entry_ref, role, leg)
-            for leg, role in zip(bracket.legs, roles, strict=True)]
+    pending, received = Placement.PENDING, LegStatus.RECEIVED
+    return [make_leg(leg.order_ref, batch_id, entry_ref, role, leg, pending, received, ZERO, ZERO, "")
+            for leg, role in zip(bracket.legs, _ROLES, strict=True)]
 
 
 def _skip(leg: LegRecord, reason: str) -> LegRecord:

@@ -1,0 +1,174 @@
+"""The journal's rows as SQL parameters, and statements that write many rows at once.
+
+SQLite does a fixed amount of work per statement run (start the program, update the
+AUTOINCREMENT counter, reset), and `executemany` runs the statement once per row: for the
+~200 rows a 20-order batch writes, that was as much as the rows themselves. `Rows` writes
+them with one statement per group of rows (`INSERT ... VALUES (...), (...), ...`), in the order
+given, which SQLite applies row by row exactly as separate statements would: an upsert of a key
+seen earlier in the same statement updates it, and a failing row fails the statement (the caller's
+transaction is then rolled back, as before). The groups have fixed sizes (powers of two), so that
+a handful of statement texts stay prepared in the connection's statement cache.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+
+from adapters.journal.codec import time_text
+from core.broker_events import Fill
+from core.journal import LegRecord, StatusReport
+from core.orders import OrderRequest
+
+# Largest first; 128 rows of 10 columns is 1,280 parameters (SQLite allows 32,766).
+GROUP_SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
+
+
+class Rows:
+    """One statement in several sizes: `head`, then `size` copies of `row` joined by `joiner`,
+    then `tail`. `write` runs it over a flat parameter list of `width` values per row."""
+
+    __slots__ = ("_sql", "_width")
+
+    def __init__(self, head: str, row: str, width: int, tail: str = "", joiner: str = ", ") -> None:
+        self._width = width
+        self._sql = {size: head + joiner.join([row] * size) + tail for size in GROUP_SIZES}
+
+    def write(self, db: sqlite3.Connection, params: Sequence[object]) -> None:
+        """Run the statement over every row of `params` (`width` values each), in order."""
+        width = self._width
+        count, start = len(params) // width, 0
+        for size in GROUP_SIZES:
+            while count - start >= size:
+                db.execute(self._sql[size], params[start * width : (start + size) * width])
+                start += size
+
+
+_LEG_COLUMNS = (
+    "order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message"
+)
+UPSERT_LEGS = Rows(
+    f"INSERT INTO legs ({_LEG_COLUMNS}) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    10,
+    " ON CONFLICT (order_ref) DO UPDATE SET batch_id = excluded.batch_id, "
+    "bracket_ref = excluded.bracket_ref, role = excluded.role, request = excluded.request, "
+    "placement = excluded.placement, "
+    "status = excluded.status, filled = excluded.filled, avg_price = excluded.avg_price, "
+    "message = excluded.message",
+)
+INSERT_REPORTS = Rows(
+    "INSERT INTO reports (status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, "
+    "message, acked) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    10,
+)
+INSERT_FILLS = Rows(
+    "INSERT INTO executions (exec_id, order_ref, symbol, side, quantity, price, time, commission) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    8,
+)
+# A leg's state columns: what changes when a leg the journal holds is written again.
+UPDATE_LEG_STATE = (
+    "UPDATE legs SET placement = ?, status = ?, filled = ?, avg_price = ?, message = ? WHERE order_ref = ?"
+)
+# `+acked`: look the reports up by their unique status_id, not through the index of unacknowledged
+# reports (which would go through every report still pending, thousands after a long outage).
+ACKNOWLEDGE_REPORTS = Rows("UPDATE reports SET acked = 1 WHERE +acked = 0 AND status_id IN (", "?", 1, ")")
+
+
+def write_legs(
+    db: sqlite3.Connection,
+    legs: Sequence[LegRecord],
+    committed: Mapping[str, LegRecord] | None,
+    request_json: Callable[[OrderRequest], str],
+) -> None:
+    """Insert or replace the leg records (by order ref; the last of a ref named twice wins, in the
+    place of its first). A leg `committed` with the same batch, bracket, role and request (the usual
+    case: a new status) gets its state columns updated: an upsert first tries the insert, which cost
+    more than the update. Any other leg (new, or changed otherwise, or `committed` unknown) is upserted."""
+    latest = {leg.order_ref: leg for leg in legs}
+    states: list[tuple[str, str, str, str, str, str]] = []
+    upserts: list[LegRecord] = []
+    for ref, leg in latest.items():
+        old = committed.get(ref) if committed is not None else None
+        if (
+            old is not None
+            and old.role is leg.role
+            and old.batch_id == leg.batch_id
+            and old.bracket_ref == leg.bracket_ref
+            and (old.request is leg.request or old.request == leg.request)
+        ):
+            states.append(
+                (leg.placement.value, leg.status.value, str(leg.filled), str(leg.avg_price), leg.message, ref)
+            )
+        else:
+            upserts.append(leg)
+    if upserts:
+        UPSERT_LEGS.write(db, leg_params(upserts, request_json))
+    if states:
+        db.executemany(UPDATE_LEG_STATE, states)
+
+
+def leg_params(legs: Sequence[LegRecord], request_json: Callable[[OrderRequest], str]) -> list[object]:
+    """The legs' column values, row after row (`request_json` gives a request's text)."""
+    params: list[object] = []
+    add = params.extend
+    for leg in legs:
+        add(
+            (
+                leg.order_ref,
+                leg.batch_id,
+                leg.bracket_ref,
+                leg.role.value,
+                request_json(leg.request),
+                leg.placement.value,
+                leg.status.value,
+                str(leg.filled),
+                str(leg.avg_price),
+                leg.message,
+            )
+        )
+    return params
+
+
+def report_params(reports: Sequence[StatusReport]) -> list[object]:
+    """The reports' column values, row after row."""
+    params: list[object] = []
+    add = params.extend
+    for r in reports:
+        add(
+            (
+                r.status_id,
+                r.batch_id,
+                r.order_ref,
+                r.symbol,
+                r.status.value,
+                time_text(r.created_at),
+                str(r.filled),
+                str(r.avg_price),
+                r.message,
+                int(r.acked),
+            )
+        )
+    return params
+
+
+def fill_params(fills: Sequence[Fill]) -> list[object]:
+    """The executions' column values, row after row."""
+    params: list[object] = []
+    add = params.extend
+    for fill in fills:
+        add(
+            (
+                fill.exec_id,
+                fill.order_ref,
+                fill.symbol,
+                fill.side.value,
+                str(fill.quantity),
+                str(fill.price),
+                fill.time.isoformat(),
+                str(fill.commission),
+            )
+        )
+    return params
