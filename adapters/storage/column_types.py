@@ -40,6 +40,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
         # The same as process_bind_param without the generic wrapper: a batch binds hundreds.
         def to_text(value: Any) -> str | None:
+            if value.__class__ is Decimal and value.is_finite():  # what _exact lets through, inline
+                return str(value)
             return None if value is None else str(_exact(value))
 
         return to_text

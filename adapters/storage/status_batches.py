@@ -10,8 +10,13 @@ The legs of each batch named are read (and, on PostgreSQL, locked) with one quer
 (batch_id, order_ref) order so that two writers never wait on each other in a cycle, and their
 history with one more: a frame costs a few queries, not one per report (200 queries were most of
 a frame's time). The reports are then applied in the order given, against the legs as they stand
-after the earlier reports of the same frame. The history rows go in with one multi-row insert,
-and each leg whose latest status moved is updated once.
+after the earlier reports of the same frame. The history rows go in with one executemany, and
+each leg whose latest status moved is updated once.
+
+Then half of the transaction was Python (~1.4 ms of 200 reports, beside ~0.5 ms of SQL and the
+commit): so the reports are applied in one loop, rows go to the runner as tuples (`execute_rows`:
+no dict per row, each column converted in one pass), and the LegStatus values a frame makes (one
+per leg read, one per report that moves a leg) are built through a writable twin.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from adapters.storage.tables import batch_legs, leg_reports
 from adapters.storage.write_units import StatementRunner, run_write
 from core.batches import Leg
 from core.stores import LegReport, LegState, LegStatus, UnknownOrderRef, report_supersedes
-from core.values import BatchId, OrderRef
+from core.values import BatchId, OrderRef, writable_twin
 
 _batch_id = bindparam("batch_id", type_=batch_legs.c.batch_id.type)
 _READ_LEGS = (
@@ -56,6 +61,7 @@ _READ_HISTORY = (
     .where(batch_legs.c.batch_id == _batch_id)
 )
 _INSERT_REPORT = leg_reports.insert()
+_REPORT_COLUMNS = ("order_ref", "status", "filled", "avg_price", "message", "reported_at")
 _UPDATE_LEG = (
     update(batch_legs)
     .where(batch_legs.c.order_ref == bindparam("ref", type_=batch_legs.c.order_ref.type))
@@ -67,6 +73,7 @@ _UPDATE_LEG = (
         updated_at=bindparam("new_updated_at", type_=batch_legs.c.updated_at.type),
     )
 )
+_UPDATE_NAMES = ("new_status", "new_filled", "new_avg_price", "new_message", "new_updated_at", "ref")
 
 
 def _decimal(value: Any) -> Decimal:
@@ -85,13 +92,44 @@ def _utc(value: Any) -> datetime | None:
 # Stored text to enum member by dict: a frame reads a leg's status and kind for every leg.
 _LEG_STATES = {state.value: state for state in LegState}
 _LEG_KINDS = {kind.value: kind for kind in Leg}
+_STATE_TEXT = {state: state.value for state in LegState}  # `.value` is a descriptor call
+
+# A frame makes a LegStatus per report that moves a leg: the generated __init__ of the frozen
+# dataclass writes each of its 9 fields through object.__setattr__, 4x the cost of `_leg_status`.
+# The twin checks at import that these are LegStatus's fields, in order.
+_WritableLegStatus = writable_twin(
+    LegStatus, "batch_id", "order_ref", "symbol", "leg", "status", "filled", "avg_price", "message",
+    "updated_at",
+)
+
+
+def _leg_status(
+    batch_id: BatchId, order_ref: OrderRef, symbol: str, leg: Leg, status: LegState, filled: Decimal,
+    avg_price: Decimal, message: str, updated_at: datetime | None,
+) -> LegStatus:
+    """`LegStatus(...)` with every field given, through the writable twin (an ordinary, frozen
+    LegStatus comes out)."""
+    made: Any = _WritableLegStatus()
+    made.batch_id = batch_id
+    made.order_ref = order_ref
+    made.symbol = symbol
+    made.leg = leg
+    made.status = status
+    made.filled = filled
+    made.avg_price = avg_price
+    made.message = message
+    made.updated_at = updated_at
+    made.__class__ = LegStatus
+    leg_status: LegStatus = made
+    return leg_status
 
 
 def _leg(row: Sequence[Any]) -> LegStatus:
+    # Text columns come back as str from both drivers (typed Any here: no NewType call per leg).
     order_ref, batch_id, symbol, leg, status, filled, avg_price, message, updated_at = row
-    return LegStatus(
-        BatchId(str(batch_id)), OrderRef(str(order_ref)), str(symbol), _LEG_KINDS[leg], _LEG_STATES[status],
-        _decimal(filled), _decimal(avg_price), str(message), _utc(updated_at),
+    return _leg_status(
+        batch_id, order_ref, symbol, _LEG_KINDS[leg], _LEG_STATES[status], _decimal(filled),
+        _decimal(avg_price), message, None if updated_at is None else _utc(updated_at),
     )
 
 
@@ -115,7 +153,7 @@ class _Frame:
         self.runner = runner
         self.legs: dict[str, LegStatus] = {}
         self.history: dict[str, set[_Similar]] = {}
-        self.inserts: list[dict[str, object]] = []
+        self.inserts: list[tuple[Any, ...]] = []  # in the order of _REPORT_COLUMNS
         self.moved: set[str] = set()
 
     def load(self, batch_ids: Sequence[str]) -> None:
@@ -129,46 +167,50 @@ class _Frame:
                 similar = (_LEG_STATES[status], _decimal(filled), _decimal(avg_price), str(message))
                 self.history.setdefault(str(ref), set()).add(similar)
 
-    def seen(self, report: LegReport) -> bool:
-        """Whether the same report (all but its time) is in the leg's history; if not, it is now."""
-        similar = (report.status, report.filled, report.avg_price, report.message)
-        history = self.history.setdefault(report.order_ref, set())
-        if similar in history:
-            return True
-        history.add(similar)
-        return False
-
-    def apply(self, batch_id: str, report: LegReport) -> LegStatus | UnknownOrderRef:
-        ref = report.order_ref
-        current = self.legs.get(ref)
-        if current is None or current.batch_id != batch_id:
-            return UnknownOrderRef(batch_id, ref)
-        if self.seen(report):
-            return current
-        self.inserts.append({"order_ref": ref, "status": report.status.value, "filled": report.filled,
-                             "avg_price": report.avg_price, "message": report.message,
-                             "reported_at": report.reported_at})
-        if not report_supersedes(current.status, current.filled, report.status, report.filled):
-            return current
-        moved = LegStatus(current.batch_id, ref, current.symbol, current.leg, report.status, report.filled,
-                          report.avg_price, report.message, report.reported_at)
-        self.legs[ref] = moved
-        self.moved.add(ref)
-        return moved
+    def apply_all(self, reports: Sequence[tuple[str, LegReport]]) -> list[LegStatus | UnknownOrderRef]:
+        """Per report, in order: UnknownOrderRef for a leg not in its batch, else the leg's latest
+        status after it (moved only if the report supersedes it; history kept if it is news)."""
+        legs, history, inserts, moved = self.legs, self.history, self.inserts, self.moved
+        outcomes: list[LegStatus | UnknownOrderRef] = []
+        for batch_id, report in reports:
+            ref = report.order_ref
+            current = legs.get(ref)
+            if current is None or current.batch_id != batch_id:
+                outcomes.append(UnknownOrderRef(batch_id, ref))
+                continue
+            status, filled, avg_price = report.status, report.filled, report.avg_price
+            message = report.message
+            # Whether the same report (all but its time) is in the leg's history; if not, it is now.
+            similar = (status, filled, avg_price, message)
+            seen = history.get(ref)
+            if seen is None:
+                history[ref] = {similar}
+            elif similar in seen:
+                outcomes.append(current)
+                continue
+            else:
+                seen.add(similar)
+            inserts.append((ref, _STATE_TEXT[status], filled, avg_price, message, report.reported_at))
+            if report_supersedes(current.status, current.filled, status, filled):
+                current = _leg_status(current.batch_id, ref, current.symbol, current.leg, status, filled,
+                                      avg_price, message, report.reported_at)
+                legs[ref] = current
+                moved.add(ref)
+            outcomes.append(current)
+        return outcomes
 
     def write(self) -> None:
         # Only with rows: an empty parameter list means one bare execution to SQLAlchemy.
         if self.inserts:
-            self.runner.execute_many(_INSERT_REPORT, self.inserts)
+            self.runner.execute_rows(_INSERT_REPORT, _REPORT_COLUMNS, self.inserts)
         updates = []
         for ref in sorted(self.moved):
             leg = self.legs[ref]
-            assert leg is not None
-            updates.append({"ref": ref, "new_status": leg.status.value, "new_filled": leg.filled,
-                            "new_avg_price": leg.avg_price, "new_message": leg.message,
-                            "new_updated_at": leg.updated_at})
+            updates.append(
+                (_STATE_TEXT[leg.status], leg.filled, leg.avg_price, leg.message, leg.updated_at, ref)
+            )
         if updates:
-            self.runner.execute_many(_UPDATE_LEG, updates)
+            self.runner.execute_rows(_UPDATE_LEG, _UPDATE_NAMES, updates)
 
 
 async def record_leg_statuses(
@@ -182,7 +224,7 @@ async def record_leg_statuses(
     def record(runner: StatementRunner) -> list[LegStatus | UnknownOrderRef]:
         frame = _Frame(runner)
         frame.load([batch_id for batch_id, _ in reports])
-        outcomes = [frame.apply(batch_id, report) for batch_id, report in reports]
+        outcomes = frame.apply_all(reports)
         frame.write()
         return outcomes
 

@@ -54,6 +54,13 @@ class StatementRunner(Protocol):
         """Run one statement for each parameter set (one call, not one per row)."""
         ...
 
+    def execute_rows(
+        self, statement: ClauseElement, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """`execute_many` with each parameter set as a tuple of values in the order of `names`
+        (no dict per row: for the hundreds of rows of a frame of statuses)."""
+        ...
+
 
 async def run_write(
     engine: AsyncEngine, work: Callable[[StatementRunner], T], *, durable: bool = True
@@ -130,6 +137,11 @@ class _AlchemyRunner:
     def execute_many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
         self._connection.execute(statement, [dict(row) for row in rows])  # type: ignore[call-overload]
 
+    def execute_rows(
+        self, statement: ClauseElement, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        self.execute_many(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
 
 _DIALECT = sqlite.dialect()
 
@@ -162,9 +174,52 @@ class _Compiled:
                 values[position] = process(value)
         return values
 
+    def parameter_rows(self, rows: Sequence[Params]) -> list[tuple[Any, ...]]:
+        """`parameters` of each row (what executemany takes), the conversions done column by
+        column."""
+        if self.take_all is not None:
+            try:
+                values = list(map(self.take_all, rows))
+            except KeyError:
+                for params in rows:
+                    if not self.required.issubset(params):
+                        self._refuse(params)
+                raise
+        else:
+            values = []
+            for params in rows:
+                if not self.required.issubset(params):
+                    self._refuse(params)
+                values.append(tuple(map(params.get, self.names, self.defaults)))
+        return self.processed(values)
+
+    def processed(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Positional rows with each column through its type's bind processor."""
+        if not self.processors or not rows:
+            return rows
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for position, process in self.processors:
+            columns[position] = _processed_column(process, columns[position])
+        return list(zip(*columns, strict=True))
+
     def _refuse(self, params: Params) -> NoReturn:
         missing = ", ".join(sorted(self.required.difference(params)))
         raise ValueError(f"a value is required for the parameter(s) {missing} of: {self.sql}")
+
+
+def _processed_column(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    # None stays None, as in `parameters`. A value that is the same object as the one before it
+    # (a frame's reports share one `reported_at`) is not converted again: a bind processor's
+    # result depends on the value alone, which nothing changes during the call.
+    out: list[Any] = []
+    last: Any = None
+    converted: Any = None
+    for value in column:
+        if value is not last:
+            last = value
+            converted = None if value is None else process(value)
+        out.append(converted)
+    return out
 
 
 _compiled: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _Compiled]] = {}
@@ -233,4 +288,21 @@ class _SqliteRunner:
             return
         compiled = _compile(statement, tuple(rows[0]))
         self.last_sql = compiled.sql
-        self._connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        self._connection.executemany(compiled.sql, compiled.parameter_rows(rows))
+
+    def execute_rows(
+        self, statement: ClauseElement, names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        keys = tuple(names)
+        compiled = _compile(statement, keys)
+        if compiled.names != keys:
+            # Another order, or values bound in the statement itself: by name, as execute_many.
+            self.execute_many(statement, [dict(zip(keys, row, strict=True)) for row in rows])
+            return
+        width = len(keys)
+        if len(rows[0]) != width or len(set(map(len, rows))) != 1:
+            raise ValueError(f"each row needs {width} values ({', '.join(keys)}) for: {compiled.sql}")
+        self.last_sql = compiled.sql
+        self._connection.executemany(compiled.sql, compiled.processed([tuple(row) for row in rows]))

@@ -178,24 +178,26 @@ async def record_statuses(
     ValueError for an unknown status or a negative number, UnknownOrderRef for a leg no batch has);
     a refused report does not keep the others from being stored."""
     now = deps.clock.now()
-    outcomes: list[LegStatus | ValueError | StoreError | None] = []
+    parse = LegState.parse
+    problems: dict[int, ValueError] = {}  # by position: the reports refused before the store
     valid: list[tuple[str, LegReport]] = []
-    for report in reports:
+    for position, report in enumerate(reports):
         try:
-            status = LegState.parse(report.status)
-            if report.filled < 0 or report.avg_price < 0:
+            status = parse(report.status)
+            filled, avg_price = report.filled, report.avg_price
+            if filled < 0 or avg_price < 0:
                 raise ValueError(
-                    f"leg {report.order_ref}: filled ({report.filled}) and avg_price ({report.avg_price}) "
-                    f"must be 0 or more"
+                    f"leg {report.order_ref}: filled ({filled}) and avg_price ({avg_price}) must be 0 or more"
                 )
         except ValueError as problem:
-            outcomes.append(problem)
+            problems[position] = problem
             continue
-        outcomes.append(None)  # the store's outcome, below
-        valid.append((report.batch_id, LegReport(OrderRef(report.order_ref), status, report.filled,
-                                                 report.avg_price, report.message, now)))
-    stored = iter(await deps.batches.record_leg_statuses(valid) if valid else [])
-    results = [next(stored) if outcome is None else outcome for outcome in outcomes]
+        valid.append((report.batch_id, LegReport(OrderRef(report.order_ref), status, filled, avg_price,
+                                                 report.message, now)))
+    stored = await deps.batches.record_leg_statuses(valid) if valid else []
+    results: list[LegStatus | ValueError | StoreError] = list(stored)
+    for position, reason in problems.items():  # in position order: each lands where it was
+        results.insert(position, reason)
     refused = [outcome for outcome in results if not isinstance(outcome, LegStatus)]
     for refusal in refused:
         logger.warning("leg status refused", extra={"error": str(refusal)})
@@ -228,13 +230,14 @@ def trading_orders_payload(
     batch: ApprovedBatch, file_name: str, download_url: str, account: str
 ) -> dict[str, object]:
     """The data of `trading_orders_generated` (INTERFACES.md), as the outbox stores it."""
+    # `_value_` is what the enums' `.value` property reads, without the property's cost.
     orders = [
         {
             "order_ref": line.entry_ref,
             "symbol": line.symbol,
-            "side": line.side.value,
+            "side": line.side._value_,
             "quantity": line.quantity,
-            "order_type": line.order_type.value,
+            "order_type": line.order_type._value_,
             "entry_price": line.entry_price,
             "stop_loss": line.stop_loss,
             "take_profit": line.take_profit,

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -70,9 +71,24 @@ class Peer:
         async with self.send_lock:
             await self.send_text(frame.decode())
 
+    async def send_texts(self, texts: Sequence[str]) -> None:
+        """Send text frames in order, holding the send lock once for all of them."""
+        async with self.send_lock:
+            for text in texts:
+                await self.send_text(text)
+
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await self.close_socket(code, reason[:MAX_CLOSE_REASON])
+
+
+class _Origin(msgspec.Struct):
+    """Only the origin of a notice of the events channel (the rest is skipped, not decoded)."""
+
+    origin: Any = None
+
+
+_origin_decoder = msgspec.json.Decoder(_Origin)
 
 
 def batch_frame(entry: OutboxEntry) -> bytes:
@@ -252,30 +268,36 @@ class DeliveryHub:
 
     async def broadcast(self, *frames: bytes) -> None:
         """Send frames to the observers here and on every other instance (one notice for all)."""
-        if not frames:
+        await self.broadcast_texts([frame.decode() for frame in frames])
+
+    async def broadcast_texts(self, texts: Sequence[str]) -> None:
+        """`broadcast` of frames already decoded to text (`messages.encode_texts`)."""
+        if not texts:
             return
-        await self._send_to_observers(frames)
-        envelope = msgspec.json.encode(
-            {"origin": self.instance_id, "frames": [frame.decode() for frame in frames]}
-        )
+        await self._send_to_observers(texts)
+        envelope = msgspec.json.encode({"origin": self.instance_id, "frames": texts})
         try:
             await self.publisher.publish(EVENTS_CHANNEL, envelope)
         except Exception:
             logger.exception("could not forward events to the other instances")
 
     async def _on_event_notice(self, raw: bytes) -> None:
+        # Every instance hears its own notices too: the origin alone says whether to read on,
+        # without making a string of each of its ~200 frames.
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            if _origin_decoder.decode(raw).origin == self.instance_id:
+                return
         notice = msgspec.json.decode(raw)
         if notice.get("origin") == self.instance_id:
             return
         # "frame": one event, as instances of an earlier version send them.
         texts = notice["frames"] if "frames" in notice else [notice["frame"]]
-        await self._send_to_observers([str(text).encode() for text in texts])
+        await self._send_to_observers([str(text) for text in texts])
 
-    async def _send_to_observers(self, frames: Sequence[bytes]) -> None:
+    async def _send_to_observers(self, texts: Sequence[str]) -> None:
         for peer in [p for p in self.peers.values() if not p.is_executor]:
             try:
-                for frame in frames:
-                    await peer.send(frame)
+                await peer.send_texts(texts)
             except Exception:
                 logger.info("observer %s is gone", peer.client_id)
 

@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 from adapters.wire import messages
 from core.service_layer.cloud import CloudDeps, StatusReport, record_status, record_statuses
 from core.stores import LegStatus, StoreError
+from core.values import writable_twin
 from entrypoints.cloud.auth import TokenBook, bearer_token
 from entrypoints.cloud.delivery_hub import (
     CLOSE_EXECUTOR_CONFLICT,
@@ -149,21 +150,19 @@ async def _statuses(
     then each stored one shown to the observers as a `local_trading_status`, as if sent alone."""
     if peer.account is None:
         raise ValueError("send resume {account, last_seq} first: statuses come from executors")
-    reports = [
-        StatusReport(item.batch_id, item.order_ref, item.status, item.filled, item.avg_price, item.message)
-        for item in data.statuses
-    ]
-    outcomes = await record_statuses(deps, reports)
+    outcomes = await record_statuses(deps, [_status_report(item) for item in data.statuses])
     stored: list[messages.LocalTradingStatus] = []
     answer = messages.StatusesAcknowledged(status_ids=[])
+    stored_ids, refused_ids = answer.status_ids, answer.refused
     for item, outcome in zip(data.statuses, outcomes, strict=True):
-        item.account = item.account or peer.account
+        if not item.account:
+            item.account = peer.account
         if isinstance(outcome, LegStatus):
             stored.append(item)
             if item.status_id:
-                answer.status_ids.append(item.status_id)
+                stored_ids.append(item.status_id)
         elif item.status_id:
-            answer.refused[item.status_id] = str(outcome)
+            refused_ids[item.status_id] = str(outcome)
     await peer.send(messages.encode(messages.STATUSES_ACKNOWLEDGED, answer))
     if len(stored) < len(data.statuses):
         refused = len(data.statuses) - len(stored)
@@ -173,4 +172,26 @@ async def _statuses(
             f"(first: {first}); the others were", "bad_local_trading_statuses",
         ))
     with contextlib.suppress(Exception):
-        await hub.broadcast(*(messages.encode(messages.LOCAL_TRADING_STATUS, item) for item in stored))
+        await hub.broadcast_texts(messages.encode_texts(messages.LOCAL_TRADING_STATUS, stored))
+
+
+# A frame of statuses makes a StatusReport per status: the generated __init__ of the frozen
+# dataclass writes each field through object.__setattr__, the twin plain slot writes (see
+# core.values.writable_twin; it checks at import that these are StatusReport's fields, in order).
+_WritableStatusReport = writable_twin(
+    StatusReport, "batch_id", "order_ref", "status", "filled", "avg_price", "message"
+)
+
+
+def _status_report(item: messages.LocalTradingStatus) -> StatusReport:
+    """`StatusReport(item.batch_id, item.order_ref, ...)`, an ordinary frozen StatusReport."""
+    made: Any = _WritableStatusReport()
+    made.batch_id = item.batch_id
+    made.order_ref = item.order_ref
+    made.status = item.status
+    made.filled = item.filled
+    made.avg_price = item.avg_price
+    made.message = item.message
+    made.__class__ = StatusReport
+    report: StatusReport = made
+    return report
