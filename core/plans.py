@@ -23,8 +23,9 @@ from core.batches import (
     PlanError,
     check_batch_id,
     leg_ref,
-    leg_refs,
     parse_leg_ref,
+    reuse_canonical_text,
+    unchecked_leg_refs,
 )
 from core.orders import OrderRequest
 from core.risk import RiskLimits, RiskState, RiskVerdict, check_order
@@ -42,8 +43,14 @@ __all__ = [
 _NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class _LastApprovedSlot:
+    # One slot that is not a dataclass field (not compared, not in repr): the line approved from
+    # this preview line most recently, whose canonical text the next approval can reuse.
+    __slots__ = ("_last_approved",)
+
+
 @dataclass(frozen=True, slots=True)
-class PreviewLine:
+class PreviewLine(_LastApprovedSlot):
     """One scan row as an order: its size in whole shares and the risk verdict on its entry.
     `sizing_error` says why the sizer could not size the row (the size is then 0)."""
 
@@ -206,18 +213,28 @@ def approve(preview: Preview, batch_id: str, approved_at: datetime, expires_at: 
         raise PlanError(f"nothing to approve: scan {preview.scan_id} has no line with a position_size "
                         f"above 0")
     legs = tuple(_approved_line(batch, line) for line in lines)
-    return ApprovedBatch(batch, preview.scan_id, approved_at, expires_at, legs)
+    approved = ApprovedBatch(batch, preview.scan_id, approved_at, expires_at, legs)
+    # A preview is memoised per scan (PreviewMemo) and placed again and again: the next approval
+    # of these lines writes the same canonical text around its new keys (`reuse_canonical_text`).
+    for line, leg in zip(lines, legs, strict=True):
+        object.__setattr__(line, "_last_approved", leg)
+    return approved
 
 
 def _approved_line(batch_id: str, line: PreviewLine) -> ApprovedLine:
-    # The three keys in one go (ApprovedBatch checks them against the batch id and symbol).
-    entry_ref, take_profit_ref, stop_loss_ref = leg_refs(batch_id, line.symbol)
+    # The three keys in one go, unchecked: the batch id is checked above, and ApprovedBatch checks
+    # every symbol (a bad one raises the PlanError `leg_refs` would) and the keys against both.
+    entry_ref, take_profit_ref, stop_loss_ref = unchecked_leg_refs(batch_id, line.symbol)
     row = line.row
-    return ApprovedLine(
+    approved = ApprovedLine(
         line.symbol, row.side, line.position_size, row.current_price, row.stop_loss, row.take_profit,
         row.target_date, row.strategy, row.win_rate, row.adx, entry_ref=entry_ref,
         take_profit_ref=take_profit_ref, stop_loss_ref=stop_loss_ref, order_type=line.order_type,
     )
+    earlier: ApprovedLine | None = getattr(line, "_last_approved", None)  # unset until approved once
+    if earlier is not None:
+        reuse_canonical_text(approved, earlier)
+    return approved
 
 
 def _check_lines(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.storage.tables import batch_legs, batch_lines, batches
 from core.batches import ApprovedBatch, ApprovedLine, Leg
 from core.stores import LegState, LegStatus, StoredBatch, StoreError
-from core.values import ZERO, BatchId, OrderRef, OrderType, Side
+from core.values import ZERO, BatchId, OrderRef, OrderType, Side, writable_twin
 
 LEG_ORDER = (Leg.ENTRY, Leg.TAKE_PROFIT, Leg.STOP_LOSS)
 
@@ -34,30 +34,39 @@ def batch_row(
 
 
 def line_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
+    # `_value_` is what the enums' `.value` property reads, without the property's cost.
+    batch_id = batch.batch_id
     return [
         {
-            "batch_id": batch.batch_id, "position": position, "symbol": line.symbol, "side": line.side.value,
+            "batch_id": batch_id, "position": position, "symbol": line.symbol, "side": line.side._value_,
             "quantity": line.quantity, "entry_price": line.entry_price, "stop_loss": line.stop_loss,
             "take_profit": line.take_profit, "target_date": line.target_date, "strategy": line.strategy,
-            "win_rate": line.win_rate, "adx": line.adx, "order_type": line.order_type.value,
+            "win_rate": line.win_rate, "adx": line.adx, "order_type": line.order_type._value_,
         }
         for position, line in enumerate(batch.legs)
     ]
 
 
-_LEG_VALUES = tuple(leg.value for leg in LEG_ORDER)
+_ENTRY, _TAKE_PROFIT, _STOP_LOSS = (leg.value for leg in LEG_ORDER)
+_PENDING_TEXT = LegState.PENDING.value
 
 
 def leg_rows(batch: ApprovedBatch) -> list[dict[str, Any]]:
-    # Every leg starts pending with nothing filled: one template, merged with what differs.
-    template = {"batch_id": batch.batch_id, "status": LegState.PENDING.value, "filled": ZERO,
-                "avg_price": ZERO, "message": "", "updated_at": None}
+    # Every leg starts pending with nothing filled. Written out per leg, not a template merged with
+    # what differs: a dict display with constant keys is built in one step (three per line).
+    batch_id = batch.batch_id
     rows = []
     position = 0
     for line in batch.legs:
         symbol = line.symbol
-        for leg, ref in zip(_LEG_VALUES, line.refs, strict=True):
-            rows.append({**template, "order_ref": ref, "position": position, "symbol": symbol, "leg": leg})
+        for order_ref, leg in (
+            (line.entry_ref, _ENTRY), (line.take_profit_ref, _TAKE_PROFIT), (line.stop_loss_ref, _STOP_LOSS)
+        ):
+            rows.append({
+                "batch_id": batch_id, "status": _PENDING_TEXT, "filled": ZERO, "avg_price": ZERO,
+                "message": "", "updated_at": None, "order_ref": order_ref, "position": position,
+                "symbol": symbol, "leg": leg,
+            })
             position += 1
     return rows
 
@@ -74,12 +83,39 @@ def stored_batch(
     if not (_is_utc(batch.approved_at) and _is_utc(batch.expires_at)):
         batch = replace(batch, approved_at=batch.approved_at.astimezone(UTC),
                         expires_at=batch.expires_at.astimezone(UTC))
-    legs = tuple(
-        LegStatus(batch.batch_id, ref, line.symbol, leg)
-        for line in batch.legs
-        for leg, ref in zip(LEG_ORDER, line.refs, strict=True)
-    )
-    return StoredBatch(batch, content_hash, accounts, created_at.astimezone(UTC), legs, payload)
+    batch_id = batch.batch_id
+    legs = []
+    for line in batch.legs:
+        symbol = line.symbol
+        legs.append(_pending_leg(batch_id, line.entry_ref, symbol, Leg.ENTRY))
+        legs.append(_pending_leg(batch_id, line.take_profit_ref, symbol, Leg.TAKE_PROFIT))
+        legs.append(_pending_leg(batch_id, line.stop_loss_ref, symbol, Leg.STOP_LOSS))
+    return StoredBatch(batch, content_hash, accounts, created_at.astimezone(UTC), tuple(legs), payload)
+
+
+_WritableLegStatus = writable_twin(
+    LegStatus,
+    "batch_id", "order_ref", "symbol", "leg", "status", "filled", "avg_price", "message", "updated_at",
+)
+_PENDING = LegState.PENDING
+
+
+def _pending_leg(batch_id: BatchId, order_ref: OrderRef, symbol: str, leg: Leg) -> LegStatus:
+    # `LegStatus(batch_id, order_ref, symbol, leg)` (pending, nothing filled, no report yet), made
+    # as a blank twin filled with plain slot writes: a placement makes three per line, before the
+    # push, and the generated frozen __init__ costs three times as much (see `writable_twin`).
+    status: Any = _WritableLegStatus()
+    status.batch_id = batch_id
+    status.order_ref = order_ref
+    status.symbol = symbol
+    status.leg = leg
+    status.status = _PENDING
+    status.filled = ZERO
+    status.avg_price = ZERO
+    status.message = ""
+    status.updated_at = None
+    status.__class__ = LegStatus
+    return status  # type: ignore[no-any-return]
 
 
 def _is_utc(moment: datetime) -> bool:
