@@ -8,10 +8,16 @@ entry price and exits stay working) as two processes on loopback, connects a Web
 then times each placement from just before the POST is sent until:
 - broker: the simulated broker accepted the 20th bracket (the executor logs "batch X: 20/20 placed",
   with millisecond wall-clock times on the same machine);
-- stored: every one of the 60 legs has its settled status stored (entries `filled`, exits `working`).
-Each leg goes through several statuses (received, submitted, working, filled): about 200 status
-reports per batch, sent by the executor in `local_trading_statuses` frames (everything pending at
-the moment of sending) and stored by the cloud one frame per transaction.
+- stored: the cloud has stored every status report of the batch, each of the 60 legs up to its
+  settled status (entries `filled`, exits `working`): the moment the executor hears it, i.e. the
+  executor's log line "batch X: N statuses stored at the cloud" once N is the batch's last count
+  (the cloud acknowledges a frame only after its transaction has committed). Each leg goes through
+  several statuses (received, submitted, working, filled): about 200 status reports per batch, sent
+  by the executor in `local_trading_statuses` frames (everything pending at the moment of sending)
+  and stored by the cloud one frame per transaction;
+- shown: an observer connected to the cloud (a dashboard) has been sent every leg's settled status
+  (the cloud broadcasts each stored status after acknowledging the frame). Printed, no target: it
+  adds the broadcast of ~200 frames and this script's own decoding of them.
 The executor does everything durably on the way: journal commits (SQLite WAL, synchronous=FULL:
 the batch with its brackets gated and `sending`, before the `ack` and the first broker call; the
 broker's events with their status reports, before the reports are sent) and the simulated
@@ -98,25 +104,42 @@ class Observer:
             return None
 
 
+def _wall(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 def broker_times(log: Path) -> dict[str, float]:
     """Per batch, the wall time at which the broker accepted its last bracket (the executor's log)."""
     times: dict[str, float] = {}
     for line in log.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^(\S+ \S+) INFO .*batch (\S+): (\d+)/(\d+) placed \(", line)
         if match and match.group(3) == match.group(4):
-            times[match.group(2)] = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            times[match.group(2)] = _wall(match.group(1))
     return times
+
+
+def stored_times(log: Path) -> dict[str, float]:
+    """Per batch, the wall time at which the executor heard that the cloud had stored all of its
+    status reports: the first "N statuses stored at the cloud" line with the batch's highest N."""
+    counts: dict[str, tuple[int, float]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^(\S+ \S+) INFO .*batch (\S+): (\d+) statuses stored at the cloud", line)
+        if match:
+            batch_id, count = match.group(2), int(match.group(3))
+            if count > counts.get(batch_id, (-1, 0.0))[0]:
+                counts[batch_id] = (count, _wall(match.group(1)))
+    return {batch_id: wall for batch_id, (_, wall) in counts.items()}
 
 
 async def measure(
     base: str, ws_url: str, token: str, placements: int
 ) -> tuple[dict[str, float], list[float]]:
-    """Per timed batch its wall-clock start, and the place -> stored times in ms."""
+    """Per timed batch its wall-clock start, and the place -> shown (to an observer) times in ms."""
     observer = Observer()
     watching = asyncio.create_task(observer.run(ws_url, token))
     headers = {"Authorization": f"Bearer {token}"}
     started: dict[str, float] = {}
-    to_stored: list[float] = []
+    to_shown: list[float] = []
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30.0, trust_env=False) as client:
         created = await client.post("/analysis/scans", json={"name": "bench", "rows": scan_rows()})
         created.raise_for_status()
@@ -138,9 +161,9 @@ async def measure(
                     await asyncio.wait_for(observer.changed.wait(), timeout=1.0)
             if number >= WARMUP:
                 started[batch_id] = wall
-                to_stored.append((stored - start) * 1000)
+                to_shown.append((stored - start) * 1000)
     watching.cancel()
-    return started, to_stored
+    return started, to_shown
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -201,18 +224,24 @@ def main() -> int:
         )
         try:
             wait_up(base, ACCOUNT)
-            started, to_stored = asyncio.run(measure(base, ws_url, token, args.placements))
+            started, to_shown = asyncio.run(measure(base, ws_url, token, args.placements))
         finally:
             for process in (executor, cloud):
                 process.terminate()
                 process.wait(timeout=15)
         reference = (reference_before + speed_reference_ns()) / 2
-        accepted = broker_times(next(directory.glob("local_trading_client_*.log")))
+        log = next(directory.glob("local_trading_client_*.log"))
+        accepted, stored = broker_times(log), stored_times(log)
         to_broker = [(accepted[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
+        missing = [batch_id for batch_id in started if batch_id not in stored]
+        if missing:
+            raise RuntimeError(f"the executor's log says nothing of the cloud storing batch {missing[0]}'s statuses")
+        to_stored = [(stored[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
     metrics: dict[str, Any] = {}
     for name, values, target in (
         ("place_to_stored", to_stored, P50_TARGET_MS),
         ("place_to_broker", to_broker, None),
+        ("place_to_shown", to_shown, None),
     ):
         p50, p99 = statistics.median(values), percentile(values, 0.99)
         metrics[f"{name}_p50_ms"] = {
@@ -241,6 +270,7 @@ def main() -> int:
                     "place_to_stored_p99_ms": metrics["place_to_stored_p99_ms"],
                     "place_to_broker_p50_ms": metrics["place_to_broker_p50_ms"],
                     "place_to_broker_p99_ms": metrics["place_to_broker_p99_ms"],
+                    "place_to_shown_p50_ms": metrics["place_to_shown_p50_ms"],
                     "machine_speed_ref_ns": {"value": round(reference), "unit": "ns", "target": None,
                                              "ok": None},
                 },
