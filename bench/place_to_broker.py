@@ -235,7 +235,9 @@ def main() -> int:
         to_broker = [(accepted[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
         missing = [batch_id for batch_id in started if batch_id not in stored]
         if missing:
-            raise RuntimeError(f"the executor's log says nothing of the cloud storing batch {missing[0]}'s statuses")
+            raise RuntimeError(
+                f"the executor's log says nothing of the cloud storing batch {missing[0]}'s statuses"
+            )
         to_stored = [(stored[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
     metrics: dict[str, Any] = {}
     for name, values, target in (
