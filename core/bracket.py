@@ -26,7 +26,7 @@ from typing import Any
 
 from core.broker_events import Fill, OrderStatusUpdate
 from core.order_status import EDGES_BY_TRIGGER, TERMINAL, WORKING, OrderStatus, OrderTrigger, next_status
-from core.orders import BracketRequest, Order
+from core.orders import BracketRequest, Order, new_order
 from core.values import ZERO, OrderRef, Side, become, writable_twin
 
 
@@ -142,7 +142,6 @@ _ACCEPT = OrderTrigger.ACCEPT
 _ACTIVATE = OrderTrigger.ACTIVATE
 _CANCEL = OrderTrigger.CANCEL
 _BUY = Side.BUY
-_new = object.__new__
 # The edges the common path takes, read from the table once: a leg sent (PENDING -> SUBMITTED), a
 # leg held (SUBMITTED -> HELD), an entry accepted (SUBMITTED -> WORKING, or from HELD), a held exit
 # activated (HELD -> WORKING). Where the current status is known to be the edge's start, the leg
@@ -172,38 +171,19 @@ class Bracket:
 
     def __init__(self, request: BracketRequest) -> None:
         self.request = request
-        # The three legs, `new_order(leg)` written out (one bracket is made per bracket request):
-        # PENDING, with no fills.
-        entry_request = request.entry
-        take_profit_request = request.take_profit
-        stop_loss_request = request.stop_loss
-        self.entry = entry = _new(Order)
-        entry.request = entry_request
-        entry.status = _PENDING
-        entry.filled = entry.avg_fill_price = ZERO
-        entry.message = ""
-        entry.exec_ids = ()
-        self.take_profit = take_profit = _new(Order)
-        take_profit.request = take_profit_request
-        take_profit.status = _PENDING
-        take_profit.filled = take_profit.avg_fill_price = ZERO
-        take_profit.message = ""
-        take_profit.exec_ids = ()
-        self.stop_loss = stop_loss = _new(Order)
-        stop_loss.request = stop_loss_request
-        stop_loss.status = _PENDING
-        stop_loss.filled = stop_loss.avg_fill_price = ZERO
-        stop_loss.message = ""
-        stop_loss.exec_ids = ()
+        # The three legs: PENDING, with no fills.
+        self.entry = new_order(request.entry)
+        self.take_profit = new_order(request.take_profit)
+        self.stop_loss = new_order(request.stop_loss)
         # Legs asked to be cancelled (`CancelLegs`), each once. A tuple, replaced when it grows:
         # it stays empty until the bracket ends, and an empty tuple costs no allocation.
         self._cancel_requested: tuple[OrderRef, ...] = ()
         self._flatten_ordered = ZERO
         # Every report is routed to its leg by order_ref, compared in `legs` order, so that, were
         # two legs to share a ref, the first would win, as a scan of `legs` finds it.
-        self._entry_ref = entry_request.order_ref
-        self._take_profit_ref = take_profit_request.order_ref
-        self._stop_loss_ref = stop_loss_request.order_ref
+        self._entry_ref = request.entry.order_ref
+        self._take_profit_ref = request.take_profit.order_ref
+        self._stop_loss_ref = request.stop_loss.order_ref
 
     # -- what the bracket is now ------------------------------------------------------------
 
