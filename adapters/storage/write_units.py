@@ -8,21 +8,26 @@ thread in ONE hand-off, on the raw `sqlite3` connection, with the same SQL and t
 forms as SQLAlchemy would use (each statement is compiled once for SQLite and its parameters go
 through the column types' bind processors). On PostgreSQL the same function runs through
 SQLAlchemy on the async connection (`run_sync`): a round trip per statement, as before.
+
+Many rows (a batch's legs, a frame's reports and leg updates) go to SQLite as a few multi-row
+statements rather than an executemany, which steps (and lets go of the GIL) once per row; see
+`_SqliteRunner._execute_in_chunks`.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Insert
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.crud import REQUIRED
 
@@ -59,6 +64,13 @@ class StatementRunner(Protocol):
     ) -> None:
         """`execute_many` with each parameter set as a tuple of values in the order of `names`
         (no dict per row: for the hundreds of rows of a frame of statuses)."""
+        ...
+
+    def update_rows(
+        self, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Per row (the `key` column's value, then the new values of `columns`, in that order):
+        `UPDATE table SET columns WHERE key = value`. Each key at most once."""
         ...
 
 
@@ -142,6 +154,33 @@ class _AlchemyRunner:
     ) -> None:
         self.execute_many(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
+    def update_rows(
+        self, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if rows:
+            statement, names = _keyed_update(table, key, tuple(columns))
+            self.execute_rows(statement, names, rows)
+
+
+_keyed_updates: dict[tuple[Table, str, tuple[str, ...]], tuple[ClauseElement, tuple[str, ...]]] = {}
+
+
+def _keyed_update(table: Table, key: str, columns: tuple[str, ...]) -> tuple[ClauseElement, tuple[str, ...]]:
+    """`UPDATE table SET column = :new_column ... WHERE key = :key_key` and its parameters' names
+    in the order of an `update_rows` row."""
+    cache_key = (table, key, columns)
+    cached = _keyed_updates.get(cache_key)
+    if cached is None:
+        key_name = f"key_{key}"
+        statement = (
+            update(table)
+            .where(table.c[key] == bindparam(key_name, type_=table.c[key].type))
+            .values({column: bindparam(f"new_{column}", type_=table.c[column].type) for column in columns})
+        )
+        cached = (statement, (key_name, *(f"new_{column}" for column in columns)))
+        _keyed_updates[cache_key] = cached
+    return cached
+
 
 _DIALECT = sqlite.dialect()
 
@@ -157,6 +196,20 @@ class _Compiled:
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, the type's bind processor)
     # When every parameter is required (an INSERT of whole rows): all of them in one C call.
     take_all: Callable[[Params], tuple[Any, ...]] | None = None
+    # When rows can go in as one VALUES list: the SQL before it, one row's "(?, ...)", the SQL
+    # after it (a plain INSERT of whole rows, or `update_rows`' statement).
+    values_row: tuple[str, str, str] | None = None
+    # The SQL of n rows in one statement, by n (made once per n).
+    _many_rows_sql: dict[int, str] = field(default_factory=dict, compare=False)
+
+    def many_rows_sql(self, count: int) -> str:
+        sql = self._many_rows_sql.get(count)
+        if sql is None:
+            assert self.values_row is not None
+            head, row, tail = self.values_row
+            sql = head + ", ".join([row] * count) + tail
+            self._many_rows_sql[count] = sql
+        return sql
 
     def parameters(self, params: Params) -> list[Any]:
         if self.take_all is not None:
@@ -222,6 +275,9 @@ def _processed_column(process: Callable[[Any], Any], column: Sequence[Any]) -> l
     return out
 
 
+# "INSERT INTO t (a, b) VALUES (?, ?)" and nothing after it (no ON CONFLICT, no RETURNING).
+_ONE_ROW_OF_VALUES = re.compile(r"(INSERT INTO [^()]+ \([^()]*\) VALUES )(\(\?(?:, \?)*\))")
+
 _compiled: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _Compiled]] = {}
 _MAX_COMPILED = 256  # the stores use a dozen statements, built once; this only bounds a misuse
 
@@ -245,6 +301,11 @@ def _compile(statement: ClauseElement, keys: tuple[str, ...]) -> _Compiled:
         bind.key for bind, no_value in zip(binds, unset, strict=True) if bind.required and no_value
     )
     take_all = itemgetter(*names) if len(names) > 1 and required == frozenset(names) else None
+    values_row = None
+    if isinstance(statement, Insert) and names and required == frozenset(names):
+        whole_rows = _ONE_ROW_OF_VALUES.fullmatch(compiled.string)
+        if whole_rows is not None and whole_rows.group(2).count("?") == len(names):
+            values_row = (whole_rows.group(1), whole_rows.group(2), "")
     result = _Compiled(
         compiled.string,
         names,
@@ -252,6 +313,7 @@ def _compile(statement: ClauseElement, keys: tuple[str, ...]) -> _Compiled:
         required,
         tuple((position, process) for position, process in enumerate(processors) if process is not None),
         take_all,
+        values_row,
     )
     _compiled[cache_key] = (statement, result)  # the statement is kept, so its id stays its own
     return result
@@ -287,8 +349,7 @@ class _SqliteRunner:
         if not rows:
             return
         compiled = _compile(statement, tuple(rows[0]))
-        self.last_sql = compiled.sql
-        self._connection.executemany(compiled.sql, compiled.parameter_rows(rows))
+        self._write_rows(compiled, compiled.parameter_rows(rows))
 
     def execute_rows(
         self, statement: ClauseElement, names: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -304,5 +365,102 @@ class _SqliteRunner:
         width = len(keys)
         if len(rows[0]) != width or len(set(map(len, rows))) != 1:
             raise ValueError(f"each row needs {width} values ({', '.join(keys)}) for: {compiled.sql}")
+        self._write_rows(compiled, compiled.processed([tuple(row) for row in rows]))
+
+    def _write_rows(self, compiled: _Compiled, rows: list[tuple[Any, ...]]) -> None:
         self.last_sql = compiled.sql
-        self._connection.executemany(compiled.sql, compiled.processed([tuple(row) for row in rows]))
+        if compiled.values_row is None or len(rows) == 1:
+            self._connection.executemany(compiled.sql, rows)
+        else:
+            self._execute_in_chunks(compiled, rows)
+
+    def update_rows(
+        self, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if not rows:
+            return
+        compiled = _keyed_update_sql(table, key, tuple(columns))
+        width = len(compiled.names)
+        if len(rows[0]) != width or len(set(map(len, rows))) != 1:
+            raise ValueError(
+                f"each row needs {width} values ({', '.join(compiled.names)}) to update {table.name}"
+            )
+        if len({row[0] for row in rows}) != len(rows):
+            raise ValueError(f"update_rows of {table.name}: a {key} is given twice; give each once")
+        self.last_sql = compiled.sql
+        processed = compiled.processed([tuple(row) for row in rows])
+        if compiled.values_row is None:  # an SQLite without UPDATE .. FROM (before 3.33)
+            self._connection.executemany(compiled.sql, processed)
+        else:
+            self._execute_in_chunks(compiled, processed)
+
+    def _execute_in_chunks(self, compiled: _Compiled, rows: list[tuple[Any, ...]]) -> None:
+        # Many rows in few statements. Each sqlite3 step lets go of the GIL and executemany steps
+        # once per row: with another thread of the process busy (the order file's writer), taking
+        # the GIL back can wait a whole switch interval (5 ms), once per row. In chunks of 2**k
+        # rows (a count's binary digits), so the SQL texts are few and each is prepared once per
+        # connection (sqlite3's statement cache). A VALUES list yields its rows in order: inserted
+        # rows get their row ids in the order given.
+        largest = _largest_chunk(len(compiled.names))
+        start, remaining = 0, len(rows)
+        while remaining:
+            count = min(largest, 1 << (remaining.bit_length() - 1))
+            parameters = [value for row in rows[start:start + count] for value in row]
+            self._connection.execute(compiled.many_rows_sql(count), parameters)
+            start += count
+            remaining -= count
+
+
+# SQLite allowed at most 999 parameters in a statement before 3.32; chunks stay under that, and
+# under 128 rows (a longer VALUES list saves nothing more, and costs more to prepare).
+_MAX_PARAMETERS = 999
+_MAX_CHUNK_ROWS = 128
+
+
+def _largest_chunk(width: int) -> int:
+    fitting = max(1, min(_MAX_CHUNK_ROWS, _MAX_PARAMETERS // max(width, 1)))
+    return 1 << (fitting.bit_length() - 1)
+
+
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+_keyed_update_sqls: dict[tuple[Table, str, tuple[str, ...]], _Compiled] = {}
+
+
+def _keyed_update_sql(table: Table, key: str, columns: tuple[str, ...]) -> _Compiled:
+    """`update_rows` on SQLite: the rows as a VALUES list joined to the table by its key
+    (`WITH new_values (key, a, b) AS (VALUES (?, ?, ?), ...) UPDATE t SET a = new_values.a ...
+    FROM new_values WHERE t.key = new_values.key`), each key found through the table's index.
+    `sql` is the one-row statement (numbered parameters, in the same order)."""
+    cache_key = (table, key, columns)
+    cached = _keyed_update_sqls.get(cache_key)
+    if cached is not None:
+        return cached
+    names = (key, *columns)
+    quote = _DIALECT.identifier_preparer.quote
+    target = _DIALECT.identifier_preparer.format_table(table)
+    processors = [table.c[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for name in names]
+    one_row = (
+        f"UPDATE {target} SET "
+        + ", ".join(f"{quote(column)} = ?{position}" for position, column in enumerate(columns, start=2))
+        + f" WHERE {quote(key)} = ?1"
+    )
+    values_row = None
+    if _UPDATE_FROM:
+        values_row = (
+            f"WITH new_values ({', '.join(map(quote, names))}) AS (VALUES ",
+            "(" + ", ".join("?" * len(names)) + ")",
+            f") UPDATE {target} SET "
+            + ", ".join(f"{quote(column)} = new_values.{quote(column)}" for column in columns)
+            + f" FROM new_values WHERE {target}.{quote(key)} = new_values.{quote(key)}",
+        )
+    compiled = _Compiled(
+        one_row,
+        names,
+        (None,) * len(names),
+        frozenset(names),
+        tuple((position, process) for position, process in enumerate(processors) if process is not None),
+        None,
+        values_row,
+    )
+    _keyed_update_sqls[cache_key] = compiled
+    return compiled
