@@ -347,8 +347,11 @@ class DuplicateExecution(Exception):
 
 
 class Journal(Protocol):
-    """The executor's durable memory. Implementations must make every write durable when the
-    call returns (the SQLite journal: WAL, synchronous=FULL) and atomic (one transaction)."""
+    """The executor's durable memory. Implementations must make every write atomic (one
+    transaction) and durable when the call returns (the SQLite journal: WAL, synchronous=FULL),
+    except the acknowledgements of reports (`acknowledge_report(s)`): those must outlive the
+    process (kill -9) but may be lost with the machine (power loss), which only means the reports
+    are sent again (the cloud stores a repeated report once and acknowledges it again)."""
 
     def record_batch(
         self, batch: JournaledBatch, legs: Sequence[LegRecord], reports: Sequence[StatusReport]

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from adapters.journal.codec import time_text
 from core.broker_events import Fill
 from core.journal import LegRecord, StatusReport
-from core.orders import OrderRequest
 
 # Largest first; 128 rows of 10 columns is 1,280 parameters (SQLite allows 32,766).
 GROUP_SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
@@ -81,12 +80,13 @@ def write_legs(
     db: sqlite3.Connection,
     legs: Sequence[LegRecord],
     committed: Mapping[str, LegRecord] | None,
-    request_json: Callable[[OrderRequest], str],
+    request_text: Callable[[LegRecord], str],
 ) -> None:
     """Insert or replace the leg records (by order ref; the last of a ref named twice wins, in the
     place of its first). A leg `committed` with the same batch, bracket, role and request (the usual
     case: a new status) gets its state columns updated: an upsert first tries the insert, which cost
-    more than the update. Any other leg (new, or changed otherwise, or `committed` unknown) is upserted."""
+    more than the update. Any other leg (new, or changed otherwise, or `committed` unknown) is upserted,
+its request written as `request_text` gives it."""
     latest = {leg.order_ref: leg for leg in legs}
     states: list[tuple[str, str, str, str, str, str]] = []
     upserts: list[LegRecord] = []
@@ -105,13 +105,13 @@ def write_legs(
         else:
             upserts.append(leg)
     if upserts:
-        UPSERT_LEGS.write(db, leg_params(upserts, request_json))
+        UPSERT_LEGS.write(db, leg_params(upserts, request_text))
     if states:
         db.executemany(UPDATE_LEG_STATE, states)
 
 
-def leg_params(legs: Sequence[LegRecord], request_json: Callable[[OrderRequest], str]) -> list[object]:
-    """The legs' column values, row after row (`request_json` gives a request's text)."""
+def leg_params(legs: Sequence[LegRecord], request_text: Callable[[LegRecord], str]) -> list[object]:
+    """The legs' column values, row after row (`request_text` gives a leg's request column)."""
     params: list[object] = []
     add = params.extend
     for leg in legs:
@@ -121,7 +121,7 @@ def leg_params(legs: Sequence[LegRecord], request_json: Callable[[OrderRequest],
                 leg.batch_id,
                 leg.bracket_ref,
                 leg.role.value,
-                request_json(leg.request),
+                request_text(leg),
                 leg.placement.value,
                 leg.status.value,
                 str(leg.filled),

@@ -1,10 +1,18 @@
 """`SqliteJournal`: the executor's journal in one local SQLite file.
 
 Durability is the point: WAL mode with `synchronous=FULL` makes every committed transaction
-survive kill -9 and power loss (the WAL is fsynced at each commit). Each port call that writes
-is one `BEGIN IMMEDIATE ... COMMIT`; an error rolls the whole step back. The standard library's
+survive kill -9 and power loss (the WAL is fsynced at each commit), with one exception: the
+cloud's acknowledgements of status reports (`acknowledge_report(s)`) are committed with
+`synchronous=NORMAL` (no fsync; the connection is back at FULL right after). Such a commit
+survives kill -9 too (in WAL mode the frames are in the OS's cache); a power loss or OS crash may
+lose it, and then the reports are only sent again, which the cloud stores once and acknowledges
+again; the next FULL commit syncs it with its own frames. These commits come after every status
+frame the cloud stores, and an fsync each blocked the executor's loop and competed for the disk
+with the batch being journaled. Each port call that writes is one `BEGIN IMMEDIATE ... COMMIT`;
+an error rolls the whole step back. The standard library's
 sqlite3 is enough: one executor process owns the file, and a commit takes a few milliseconds.
-Decimals are stored as text (exact digits), times as ISO-8601 text in UTC (`schema`). Rows are
+Decimals are stored as text (exact digits), times as ISO-8601 text in UTC; a leg's request is
+not written again while it is its batch's (`schema`, which also upgrades older files). Rows are
 written many per statement (`rows`); what is read often (legs, reports pending, execution ids
 applied) is also kept in memory, updated after each COMMIT (the file has one owner: exact).
 """
@@ -12,7 +20,7 @@ applied) is also kept in memory, updated after each COMMIT (the file has one own
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -33,7 +41,7 @@ from adapters.journal.rows import (
     report_params,
     write_legs,
 )
-from adapters.journal.schema import BATCH_SELECT, LEG_SELECT, SCHEMA, SCHEMA_VERSION
+from adapters.journal.schema import BATCH_SELECT, LEG_SELECT, ORDERS_SELECT, upgrade
 from core.broker_events import Fill
 from core.journal import (
     REUSED_STATUS_ID,
@@ -66,8 +74,11 @@ class SqliteJournal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            upgrade(self._db)
+        except BaseException:
+            self.close()
+            raise
         # Leg records are read on every broker event; one executor process owns the file, so a
         # write-through copy (filled from disk on first use, updated after each COMMIT) is exact.
         self._legs: dict[str, LegRecord] | None = None
@@ -79,6 +90,9 @@ class SqliteJournal:
         # on every read of the batch, several times per placement: kept per batch id, from the
         # objects `record_batch` wrote, or decoded once when read from the file.
         self._batch_orders: dict[str, tuple[BatchOrder, ...]] = {}
+        # Their legs' requests by ref, per batch (made when first needed): a leg whose request is its
+        # batch's is written without it (`schema`).
+        self._batch_requests: dict[str, dict[str, OrderRequest]] = {}
         # A leg's request rarely changes while its record is rewritten on every status: the JSON text
         # of the request last written per ref, reused while the record carries the same request.
         self._request_text: dict[str, tuple[OrderRequest, str]] = {}
@@ -102,16 +116,22 @@ class SqliteJournal:
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch.batch_id,)).fetchone():
                 return RecordOutcome.DUPLICATE
-            self._write_legs_and_reports(db, legs, reports)  # first: the legs' texts serve the batch's
+            position = db.execute(
+                "INSERT INTO batches (batch_id, seq, content_hash, received_at, expires_at, state, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (batch.batch_id, batch.seq, batch.content_hash, batch.received_at.isoformat(),
+                 batch.expires_at.isoformat(), batch.state.value, batch.reason),
+            ).lastrowid
             db.execute(
-                "INSERT INTO batches (batch_id, seq, content_hash, orders, received_at, expires_at, state, "
-                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (batch.batch_id, batch.seq, batch.content_hash,
-                 batch_orders_to_json(batch.orders, self._request_json),
-                 batch.received_at.isoformat(), batch.expires_at.isoformat(), batch.state.value,
-                 batch.reason),
+                "INSERT INTO batch_orders (position, orders) VALUES (?, ?)",
+                (position, batch_orders_to_json(batch.orders)),
+            )
+            requests = _requests_by_ref(batch.orders)
+            self._write_legs_and_reports(
+                db, legs, reports, lambda batch_id: requests if batch_id == batch.batch_id else None
             )
         self._batch_orders[batch.batch_id] = batch.orders
+        self._batch_requests[batch.batch_id] = requests
         self._remember(legs, reports)
         return RecordOutcome.NEW
 
@@ -132,23 +152,19 @@ class SqliteJournal:
                     raise DuplicateExecution(
                         f"execution {_applied_twice(step.fills, applied)} was applied already"
                     ) from None
-            self._write_legs_and_reports(db, step.legs, step.reports)
+            self._write_legs_and_reports(db, step.legs, step.reports, self._requests_of)
         self._remember(step.legs, step.reports)
         if self._exec_ids is not None:
             self._exec_ids.update(fill.exec_id for fill in step.fills)
 
     def acknowledge_report(self, status_id: str) -> bool:
-        with self._transaction() as db:
-            changed = db.execute(
-                "UPDATE reports SET acked = 1 WHERE status_id = ? AND acked = 0", (status_id,)
-            ).rowcount
-        self._forget_pending((status_id,))
-        return bool(changed)
+        return bool(self.acknowledge_reports((status_id,)))
 
     def acknowledge_reports(self, status_ids: Sequence[str]) -> int:
+        """In one transaction, committed without an fsync (see the module docstring)."""
         if not status_ids:
             return 0
-        with self._transaction() as db:
+        with self._transaction(durable=False) as db:
             before = db.total_changes
             ACKNOWLEDGE_REPORTS.write(db, status_ids)
             changed = db.total_changes - before
@@ -254,9 +270,10 @@ class SqliteJournal:
     def _known_legs(self) -> dict[str, LegRecord]:
         if self._legs is None:
             self._legs = {}
-            for row in self._conn.execute(f"{LEG_SELECT} ORDER BY position"):
-                leg = self._legs[row[0]] = _leg(row)
-                self._request_text[leg.order_ref] = (leg.request, row[4])
+            for row in self._conn.execute(f"{LEG_SELECT} ORDER BY position").fetchall():
+                leg = self._legs[row[0]] = self._leg(row)
+                if row[4]:
+                    self._request_text[leg.order_ref] = (leg.request, row[4])
         return self._legs
 
     def _remember(self, legs: Sequence[LegRecord], reports: Sequence[StatusReport]) -> None:
@@ -297,32 +314,80 @@ class SqliteJournal:
         self._request_text[request.order_ref] = (request, text)
         return text
 
-    def _batch(self, row: tuple[str, int | None, str, str, str, str, str, str]) -> JournaledBatch:
-        batch_id, seq, content_hash, orders_json, received_at, expires_at, state, reason = row
+    def _batch(self, row: tuple[str, int | None, str, str, str, str, str, int]) -> JournaledBatch:
+        batch_id, seq, content_hash, received_at, expires_at, state, reason, position = row
         orders = self._batch_orders.get(batch_id)
         if orders is None:
-            orders = self._batch_orders[batch_id] = batch_orders_from_json(orders_json)
+            orders = self._batch_orders[batch_id] = self._orders_at(position, batch_id)
         return JournaledBatch(
             BatchId(batch_id), seq, content_hash, orders, datetime.fromisoformat(received_at),
             datetime.fromisoformat(expires_at), BatchState(state), reason,
         )
 
+    def _orders_at(self, position: int, batch_id: str) -> tuple[BatchOrder, ...]:
+        row = self._conn.execute(ORDERS_SELECT, (position,)).fetchone()
+        if row is None:
+            raise ValueError(f"the journal {self._path} has no orders for batch {batch_id}: the file is "
+                             "damaged; restore it from a backup")
+        return batch_orders_from_json(row[0])
+
+    def _requests_of(self, batch_id: str) -> dict[str, OrderRequest] | None:
+        """The batch's legs' requests by ref, or None for a batch not in the journal."""
+        requests = self._batch_requests.get(batch_id)
+        if requests is None:
+            batch = self.batch(BatchId(batch_id))
+            if batch is None:
+                return None
+            requests = self._batch_requests[batch_id] = _requests_by_ref(batch.orders)
+        return requests
+
+    def _leg(self, row: tuple[str, str, str, str, str, str, str, str, str, str]) -> LegRecord:
+        order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message = row
+        if request:
+            order = order_from_json(request)
+        else:  # its batch's (`schema`)
+            known = (self._requests_of(batch_id) or {}).get(order_ref)
+            if known is None:
+                raise ValueError(f"the journal {self._path} has no request for leg {order_ref} in batch "
+                                 f"{batch_id}: the file is damaged; restore it from a backup")
+            order = known
+        return LegRecord(
+            OrderRef(order_ref), BatchId(batch_id), OrderRef(bracket_ref), LegRole(role), order,
+            Placement(placement), LegStatus(status), Decimal(filled), Decimal(avg_price), message,
+        )
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE ... COMMIT`; `durable=False`: committed with synchronous=NORMAL
+        (no fsync), the connection back at FULL afterwards whatever happened."""
         db = self._conn
-        db.execute("BEGIN IMMEDIATE")
+        if not durable:
+            db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            if not durable:
+                db.execute("PRAGMA synchronous=FULL")
 
     def _write_legs_and_reports(
-        self, db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport]
+        self, db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport],
+        requests_of: Callable[[str], Mapping[str, OrderRequest] | None],
     ) -> None:
         if legs:
-            write_legs(db, legs, self._legs, self._request_json)
+            def request_text(leg: LegRecord) -> str:
+                """'' while the leg's request is its batch's (read back from there), else its JSON."""
+                known = (requests_of(leg.batch_id) or {}).get(leg.order_ref)
+                if known is not None and (known is leg.request or known == leg.request):
+                    return ""
+                return self._request_json(leg.request)
+
+            write_legs(db, legs, self._legs, request_text)
         if reports:
             try:
                 INSERT_REPORTS.write(db, report_params(reports))
@@ -346,10 +411,5 @@ def _applied_twice(fills: Sequence[Fill], applied: set[str]) -> str:
     return fills[0].exec_id
 
 
-def _leg(row: tuple[str, str, str, str, str, str, str, str, str, str]) -> LegRecord:
-    order_ref, batch_id, bracket_ref, role, request, placement, status, filled, avg_price, message = row
-    return LegRecord(
-        OrderRef(order_ref), BatchId(batch_id), OrderRef(bracket_ref), LegRole(role),
-        order_from_json(request), Placement(placement), LegStatus(status), Decimal(filled),
-        Decimal(avg_price), message,
-    )
+def _requests_by_ref(orders: Sequence[BatchOrder]) -> dict[str, OrderRequest]:
+    return {leg.order_ref: leg for order in orders for leg in order.bracket.legs}
