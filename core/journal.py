@@ -271,6 +271,30 @@ _WritableStatusReport = writable_twin(
 _WritableJournalStep = writable_twin(JournalStep, "batch_states", "legs", "fills", "reports")
 
 
+_SYNC_FREE_BATCH_STATES = frozenset({BatchState.PLACING, BatchState.PLACED})
+
+
+def needs_sync(step: JournalStep) -> bool:
+    """Whether the step must be on disk (fsync) before the executor goes on.
+
+    A step that only records what the broker already said need not wait for the disk: legs the
+    broker accepted (SENT) with their statuses, fills and reports, and a batch moving to PLACING
+    or PLACED. Such a commit survives kill -9 at once; lost in a power loss, all of it is read
+    back from the broker by reconciliation (orders by orderRef, fills by execution id). Every
+    decision the executor makes before or instead of a broker call must be synced: a leg about
+    to be sent (SENDING), refused by the gate (SKIPPED) or by the broker (FAILED), a batch
+    rejected or expired, and a report of anything but a leg of the same step; lost, such a leg
+    could be sent again after it was reported refused."""
+    if any(state not in _SYNC_FREE_BATCH_STATES for _, state, _ in step.batch_states):
+        return True
+    refs = set()
+    for leg in step.legs:
+        if leg.placement is not Placement.SENT:
+            return True
+        refs.add(leg.order_ref)
+    return any(report.order_ref not in refs for report in step.reports)
+
+
 def make_leg(
     order_ref: OrderRef,
     batch_id: BatchId,

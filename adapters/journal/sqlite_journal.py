@@ -1,16 +1,17 @@
 """`SqliteJournal`: the executor's journal in one local SQLite file.
 
-Durability is the point: WAL mode with `synchronous=FULL` makes every committed transaction
-survive kill -9 and power loss (the WAL is fsynced at each commit), with one exception: the
-cloud's acknowledgements of status reports (`acknowledge_report(s)`) are committed with
-`synchronous=NORMAL` (no fsync; the connection is back at FULL right after). Such a commit
-survives kill -9 too (in WAL mode the frames are in the OS's cache); a power loss or OS crash may
-lose it, and then the reports are only sent again, which the cloud stores once and acknowledges
-again; the next FULL commit syncs it with its own frames. These commits come after every status
-frame the cloud stores, and an fsync each blocked the executor's loop and competed for the disk
-with the batch being journaled. Each port call that writes is one `BEGIN IMMEDIATE ... COMMIT`;
-an error rolls the whole step back. The standard library's
-sqlite3 is enough: one executor process owns the file, and a commit takes a few milliseconds.
+Durability is the point: WAL mode with `synchronous=FULL` makes a committed transaction survive
+kill -9 and power loss (the WAL is fsynced at each commit). Two kinds of commits do not wait for
+the disk (`synchronous=NORMAL`, the connection back at FULL right after), and a background
+thread (`WalSyncer`) fsyncs the WAL just after them: the steps that only record what the broker
+already said (`core.journal.needs_sync`: lost in a power loss, reconciliation reads all of it back
+from the broker) and the cloud's acknowledgements of status reports (lost, the reports are only
+sent again; the cloud stores a repeated report once). Both survive kill -9 at once (in WAL mode
+their frames are in the OS's cache). Every step that decides something before or instead of a
+broker call (a leg about to be sent, refused, a batch rejected) and the batch itself, before its
+`ack`, are synced before the call returns. Each port call that writes is one
+`BEGIN IMMEDIATE ... COMMIT`; an error rolls the whole step back. The standard library's sqlite3
+is enough: one executor process owns the file, and a commit takes a few milliseconds.
 Decimals are stored as text (exact digits), times as ISO-8601 text in UTC; a leg's request is
 not written again while it is its batch's (`schema`, which also upgrades older files). Rows are
 written many per statement (`rows`); what is read often (legs, reports pending, execution ids
@@ -42,6 +43,7 @@ from adapters.journal.rows import (
     write_legs,
 )
 from adapters.journal.schema import BATCH_SELECT, LEG_SELECT, ORDERS_SELECT, upgrade
+from adapters.journal.wal_sync import WalSyncer
 from core.broker_events import Fill
 from core.journal import (
     REUSED_STATUS_ID,
@@ -57,6 +59,7 @@ from core.journal import (
     RecordOutcome,
     StatusReport,
     TradingStateRecord,
+    needs_sync,
 )
 from core.orders import OrderRequest
 from core.values import BatchId, ExecId, OrderRef, Side, TradingState
@@ -74,6 +77,7 @@ class SqliteJournal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._wal_syncer = None if self._path == ":memory:" else WalSyncer(self._path)
         try:
             upgrade(self._db)
         except BaseException:
@@ -137,7 +141,8 @@ class SqliteJournal:
 
     def commit(self, step: JournalStep) -> None:
         applied = self._applied() if step.fills else set()  # as committed: read before the transaction
-        with self._transaction() as db:
+        durable = needs_sync(step)
+        with self._transaction(durable) as db:
             for batch_id, state, reason in step.batch_states:
                 changed = db.execute(
                     "UPDATE batches SET state = ?, reason = ? WHERE batch_id = ?",
@@ -153,6 +158,8 @@ class SqliteJournal:
                         f"execution {_applied_twice(step.fills, applied)} was applied already"
                     ) from None
             self._write_legs_and_reports(db, step.legs, step.reports, self._requests_of)
+        if not durable:
+            self._sync_soon()
         self._remember(step.legs, step.reports)
         if self._exec_ids is not None:
             self._exec_ids.update(fill.exec_id for fill in step.fills)
@@ -161,13 +168,14 @@ class SqliteJournal:
         return bool(self.acknowledge_reports((status_id,)))
 
     def acknowledge_reports(self, status_ids: Sequence[str]) -> int:
-        """In one transaction, committed without an fsync (see the module docstring)."""
+        """In one transaction, committed without waiting for an fsync (see the module docstring)."""
         if not status_ids:
             return 0
         with self._transaction(durable=False) as db:
             before = db.total_changes
             ACKNOWLEDGE_REPORTS.write(db, status_ids)
             changed = db.total_changes - before
+        self._sync_soon()
         self._forget_pending(status_ids)
         return changed
 
@@ -255,11 +263,21 @@ class SqliteJournal:
 
     def close(self) -> None:
         self._legs = None
+        if self._wal_syncer is not None:
+            self._wal_syncer.close()
         if self._db is not None:
             self._db.close()
             self._db = None
 
+    def wait_synced(self, timeout: float = 5.0) -> bool:
+        """Wait until every commit made so far is on disk (the background syncs); False on timeout."""
+        return True if self._wal_syncer is None else self._wal_syncer.wait(timeout)
+
     # -- internals ------------------------------------------------------------------------------
+
+    def _sync_soon(self) -> None:
+        if self._wal_syncer is not None:
+            self._wal_syncer.request()
 
     @property
     def _conn(self) -> sqlite3.Connection:

@@ -5,6 +5,9 @@
 - A leg whose request is its batch's is written without it, and read back the same; a leg whose
   request differs (or whose batch is not journaled) keeps its own text.
 - A batch's orders live in `batch_orders`: a change of state does not rewrite them.
+- A step that only records what the broker said (legs SENT, their reports and fills, a batch
+  PLACING/PLACED) commits with NORMAL and is fsynced in the background; every decision before or
+  instead of a broker call (SENDING, SKIPPED, FAILED, a batch rejected or expired) with FULL.
 - A version-1 file opens (upgraded in place) with every record as it was, and goes on working;
   a file from a newer version is refused.
 """
@@ -39,6 +42,7 @@ from core.journal import (
     Placement,
     StatusReport,
     TradingStateRecord,
+    needs_sync,
 )
 from core.values import BatchId, ExecId, OrderRef, OrderType, Side, TradingState
 from tests.fakes.orders import bracket
@@ -323,3 +327,68 @@ def test_a_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="newer than this tradebridge"):
         SqliteJournal(path)
 
+
+
+def _sent(leg: LegRecord, status: LegStatus = LegStatus.WORKING) -> LegRecord:
+    return replace(leg, placement=Placement.SENT, status=status)
+
+
+def test_what_the_broker_said_commits_without_waiting_for_the_disk_and_is_synced_just_after(
+    tmp_path: Path, journal: SqliteJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = _batch()
+    legs = _legs(batch)
+    journal.record_batch(batch, legs, [])
+    seen: list[str] = []
+    _spy_on(monkeypatch, "write_legs", journal, seen)
+    said = tuple(_sent(leg) for leg in legs[:3])
+    journal.commit(JournalStep(
+        batch_states=((batch.batch_id, BatchState.PLACED, ""),),
+        legs=said,
+        fills=(Fill(ExecId("X1"), legs[0].order_ref, "AAA", Side.BUY, Decimal(10), Decimal(100), T0),),
+        reports=tuple(_report(f"r{i}", leg) for i, leg in enumerate(said)),
+    ))
+    assert seen == [NORMAL]
+    assert journal.pragma("synchronous") == FULL
+    assert journal.wait_synced(timeout=5.0)
+    again = SqliteJournal(tmp_path / "j.sqlite")
+    assert again.legs()[:3] == said
+    assert [r.status_id for r in again.pending_reports()] == ["r0", "r1", "r2"]
+    assert again.has_execution(ExecId("X1"))
+    again.close()
+
+
+@pytest.mark.parametrize(
+    "make_step",
+    [
+        pytest.param(lambda b, legs: JournalStep(legs=(replace(legs[0], placement=Placement.SENDING),)),
+                     id="a leg about to be sent"),
+        pytest.param(lambda b, legs: JournalStep(legs=(replace(legs[0], placement=Placement.SKIPPED,
+                                                                status=LegStatus.REJECTED),)),
+                     id="a leg the risk gate refused"),
+        pytest.param(lambda b, legs: JournalStep(legs=(replace(legs[0], placement=Placement.FAILED,
+                                                                status=LegStatus.REJECTED),)),
+                     id="a leg the broker refused"),
+        pytest.param(lambda b, legs: JournalStep(legs=(_sent(legs[0]), legs[1])), id="a pending leg beside"),
+        pytest.param(lambda b, legs: JournalStep(batch_states=((b.batch_id, BatchState.REJECTED, "no"),)),
+                     id="a batch rejected"),
+        pytest.param(lambda b, legs: JournalStep(batch_states=((b.batch_id, BatchState.EXPIRED, "late"),)),
+                     id="a batch expired"),
+        pytest.param(lambda b, legs: JournalStep(legs=(_sent(legs[0]),), reports=(_report("r9", legs[1]),)),
+                     id="a report of a leg not in the step"),
+    ],
+)
+def test_every_decision_taken_before_or_instead_of_a_broker_call_is_synced_before_commit_returns(
+    journal: SqliteJournal, monkeypatch: pytest.MonkeyPatch, make_step: Any
+) -> None:
+    batch = _batch()
+    legs = _legs(batch)
+    journal.record_batch(batch, legs, [])
+    step = make_step(batch, legs)
+    assert needs_sync(step)
+    assert not needs_sync(JournalStep(legs=tuple(_sent(leg) for leg in legs[:2]),
+                                      batch_states=((batch.batch_id, BatchState.PLACING, ""),)))
+    seen: list[str] = []
+    _spy_on(monkeypatch, "write_legs", journal, seen)
+    journal.commit(JournalStep(legs=(replace(legs[0], placement=Placement.SENDING),)))
+    assert seen == [FULL]
