@@ -18,9 +18,10 @@ then times each placement from just before the POST is sent until:
 - shown: an observer connected to the cloud (a dashboard) has been sent every leg's settled status
   (the cloud broadcasts each stored status after acknowledging the frame). Printed, no target: it
   adds the broadcast of ~200 frames and this script's own decoding of them.
-The executor does everything durably on the way: journal commits (SQLite WAL, synchronous=FULL:
-the batch with its brackets gated and `sending`, before the `ack` and the first broker call; the
-broker's events with their status reports, before the reports are sent) and the simulated
+The executor does everything durably on the way: journal commits (SQLite WAL: the batch with its
+brackets gated and `sending` synchronous=FULL, before the `ack` and the first broker call; the
+broker's events with their status reports before the reports are sent, surviving kill -9 at once
+and fsynced by a background thread just after: see adapters/journal/sqlite_journal.py) and the simulated
 broker's changes (one journal line per broker call, written before the call returns, compacted
 now and then into its state file; not fsync'd: like a real broker's, the state outlives the
 executor's kill -9, not a power loss of this machine).
