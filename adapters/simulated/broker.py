@@ -63,6 +63,7 @@ class SimulatedBroker:
         self.faults = FaultInjector(self.clock, self._lose_connection, self._deliver)
         self._listeners: list[BrokerListener] = []
         self._only_listener: BrokerListener | None = None  # the listener, while there is exactly one
+        self._observer: Callable[[Sequence[BrokerEvent]], None] | None = None  # see `observe_deliveries`
         self._connected = False
         self._lost = False
         self._delivering = False
@@ -118,6 +119,13 @@ class SimulatedBroker:
             self._set_listeners([known for known in self._listeners if known is not listener])
 
         return unsubscribe
+
+    def observe_deliveries(self, observer: Callable[[Sequence[BrokerEvent]], None] | None) -> None:
+        """Have `observer` (None: nobody) shown each run of events just before the subscribers get
+        them, one call per run rather than one per event (the durable broker notes the orders
+        reported on; a subscriber for that cost a call per event and put every delivery on the
+        path for several subscribers). It must not raise, nor call the broker."""
+        self._observer = observer
 
     def _set_listeners(self, listeners: list[BrokerListener]) -> None:
         self._listeners = listeners
@@ -249,8 +257,11 @@ class SimulatedBroker:
             return
         self._delivering = True
         errors: list[Exception] | None = None  # made on the first error: delivery rarely fails
+        observer = self._observer
         try:
             while events:
+                if observer is not None:
+                    observer(events)
                 for event in events:
                     # The listeners are read for each event: one may subscribe or unsubscribe
                     # another. A single listener (the usual case) is called without a loop.

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 from core.journal import LegRecord, LegRole, LegStatus, Placement, StatusReport
 
-_SENT = (Placement.SENDING, Placement.SENT)
-
 
 @dataclass(frozen=True, slots=True)
 class BatchProgress:
@@ -42,30 +40,38 @@ class BatchProgress:
         return text
 
 
+# Members read once (every leg of a changed batch is counted after each step, on the way to
+# sending the step's reports), and the counters' places in a batch's list of six.
+_ENTRY, _TAKE_PROFIT, _FLATTEN = LegRole.ENTRY, LegRole.TAKE_PROFIT, LegRole.FLATTEN
+_FILLED, _REJECTED = LegStatus.FILLED, LegStatus.REJECTED
+_SENDING, _SENT, _SKIPPED, _FAILED = Placement.SENDING, Placement.SENT, Placement.SKIPPED, Placement.FAILED
+_ORDERS, _PLACED, _FILLED_ENTRIES, _REJECTED_ENTRIES, _AT_TARGET, _AT_STOP = range(6)
+
+
 def progress(legs: Iterable[LegRecord]) -> list[BatchProgress]:
     """The progress of every batch with legs, in the order their legs were journaled."""
-    counts: dict[str, Counter[str]] = {}
+    # A list of six ints per batch, not a Counter per leg: this runs after every step.
+    counts: dict[str, list[int]] = {}
     for leg in legs:
-        count = counts.setdefault(leg.batch_id, Counter())
-        if leg.role is LegRole.ENTRY:
-            count["orders"] += 1
-            if leg.placement in _SENT:
-                count["placed"] += 1
-            if leg.status is LegStatus.REJECTED or leg.placement in (Placement.SKIPPED, Placement.FAILED):
-                count["rejected"] += 1
-            if leg.status is LegStatus.FILLED:
-                count["filled"] += 1
-        elif leg.status is LegStatus.FILLED:
-            if leg.role is LegRole.TAKE_PROFIT:
-                count["at_target"] += 1
-            elif leg.role.is_stop or leg.role is LegRole.FLATTEN:
-                count["at_stop"] += 1
-    return [
-        BatchProgress(
-            batch_id, c["orders"], c["placed"], c["filled"], c["rejected"], c["at_target"], c["at_stop"]
-        )
-        for batch_id, c in counts.items()
-    ]
+        count = counts.get(leg.batch_id)
+        if count is None:
+            count = counts[leg.batch_id] = [0, 0, 0, 0, 0, 0]
+        role, status = leg.role, leg.status
+        if role is _ENTRY:
+            count[_ORDERS] += 1
+            placement = leg.placement
+            if placement is _SENDING or placement is _SENT:
+                count[_PLACED] += 1
+            if status is _REJECTED or placement is _SKIPPED or placement is _FAILED:
+                count[_REJECTED_ENTRIES] += 1
+            if status is _FILLED:
+                count[_FILLED_ENTRIES] += 1
+        elif status is _FILLED:
+            if role is _TAKE_PROFIT:
+                count[_AT_TARGET] += 1
+            elif role.is_stop or role is _FLATTEN:
+                count[_AT_STOP] += 1
+    return [BatchProgress(batch_id, *count) for batch_id, count in counts.items()]  # fields in that order
 
 
 class ProgressLog:

@@ -12,7 +12,7 @@ what reconciliation and the crash tests rely on. Surviving a power loss is not r
 simulated broker, so it does not fsync unless asked (`fsync=True`; see
 `entrypoints.executor.sim_journal` for why; the executor's own journal always fsyncs). The state
 file stays `SimulatedBroker.state_dict()` as JSON, rewritten about every second while the market
-moves and at a clean stop.
+moves (between batches of orders: at most every 10 s while they never pause) and at a clean stop.
 
 `RandomWalkMarket` moves the price of every symbol the account trades: a seeded random walk from
 the first price (each order's entry price), one step per tick, so brackets reach their target or
@@ -41,9 +41,17 @@ from entrypoints.executor.sim_journal import COMPACT_BYTES, StateJournal
 logger = logging.getLogger(__name__)
 CENT = Decimal("0.01")
 # The state file is rewritten (from the market's loop, off the broker calls) once the broker has
-# been quiet this long after a change, and at least this often while it stays busy.
+# been quiet this long after a change, and at least this often while it stays busy, but then at a
+# moment the executor's orders leave free: rewriting it takes milliseconds (more as the history
+# grows), during which a batch that arrives waits. Only people and tools read the file while the
+# executor runs; what the broker holds is the file plus its journal, written by every call.
 REFRESH_QUIET_SECONDS = 0.2
 REFRESH_SECONDS = 1.0
+# No order placed or cancelled for this long: the executor is between batches (a batch's calls,
+# and batches sent back to back, come closer than this).
+ORDERS_QUIET_SECONDS = 0.05
+# While orders never stop for that long, the file is rewritten anyway once it lags this much.
+REFRESH_MAX_LAG_SECONDS = 10.0
 
 
 class DurableSimulatedBroker:
@@ -65,7 +73,7 @@ class DurableSimulatedBroker:
         self._crash = crash or CrashHook()
         self._on_placed = on_placed
         self._journal = StateJournal(path, compact_bytes, fsync) if path is not None else None
-        self._refreshed = self._changed = time.monotonic()
+        self._refreshed = self._changed = self._ordered = time.monotonic()
         self._unrefreshed = False  # changes journaled since the state file was last rewritten
         state = self._journal.load() if self._journal is not None else None
         if state is not None:
@@ -85,7 +93,7 @@ class DurableSimulatedBroker:
         self._calls = 0  # broker calls under way: a subscriber may call again from a delivery
         if self._journal is not None:
             self._journal.start(self.inner)  # a fresh snapshot, an empty journal
-            self.inner.subscribe(self._hear)
+            self.inner.observe_deliveries(self._hear)
 
     def save(self, symbols: Iterable[str] | None = None) -> None:
         """Persist durably what changed (for calls on `symbols`; None: look at everything)."""
@@ -97,10 +105,13 @@ class DurableSimulatedBroker:
             self._journal.record(self.inner, symbols)
             self._changed, self._unrefreshed = time.monotonic(), True
 
-    def _hear(self, event: BrokerEvent) -> None:
-        ref = getattr(event, "order_ref", None)  # status reports and fills; not connection events
-        if ref is not None:
-            self._heard.add(ref)
+    def _hear(self, events: Sequence[BrokerEvent]) -> None:
+        """The broker is about to deliver these events (`observe_deliveries`)."""
+        heard = self._heard
+        for event in events:
+            ref = getattr(event, "order_ref", None)  # status reports and fills; not connection events
+            if ref is not None:
+                heard.add(ref)
 
     def _begin(self) -> bool:
         """A broker call starts: whether its reports will name every order it changes (see `_end`)."""
@@ -142,10 +153,17 @@ class DurableSimulatedBroker:
         self._refreshed, self._unrefreshed = time.monotonic(), False
 
     def refresh_due(self) -> bool:
-        """Whether the state file lags behind: quiet for a moment after a change, or long enough."""
+        """Whether the state file lags behind: quiet for a moment after a change; or long enough
+        behind while no order was placed or cancelled for a moment (the market may still move);
+        or far behind."""
+        if not self._unrefreshed:
+            return False
         now = time.monotonic()
-        return self._unrefreshed and (
-            now - self._changed >= REFRESH_QUIET_SECONDS or now - self._refreshed >= REFRESH_SECONDS
+        behind = now - self._refreshed
+        return (
+            now - self._changed >= REFRESH_QUIET_SECONDS
+            or (behind >= REFRESH_SECONDS and now - self._ordered >= ORDERS_QUIET_SECONDS)
+            or behind >= REFRESH_MAX_LAG_SECONDS
         )
 
     # -- the market ----------------------------------------------------------------------------
@@ -199,6 +217,7 @@ class DurableSimulatedBroker:
 
     async def place_bracket(self, bracket: BracketRequest) -> None:
         self._crash.reached("before_broker")
+        self._ordered = time.monotonic()
         reported = self._begin()
         try:
             await self.inner.place_bracket(bracket)
@@ -210,6 +229,7 @@ class DurableSimulatedBroker:
             self._on_placed(bracket)
 
     async def place_order(self, order: OrderRequest) -> None:
+        self._ordered = time.monotonic()
         reported = self._begin()
         try:
             await self.inner.place_order(order)
@@ -218,6 +238,7 @@ class DurableSimulatedBroker:
 
     async def cancel_order(self, order_ref: OrderRef) -> None:
         known = self.inner.exchange.orders.get(order_ref)
+        self._ordered = time.monotonic()
         reported = self._begin()
         try:
             await self.inner.cancel_order(order_ref)

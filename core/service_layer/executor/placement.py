@@ -238,6 +238,7 @@ class BracketPlacement:
         reconciliation confirms from the broker."""
         legs: list[LegRecord] = []
         reports: list[StatusReport] = []
+        reporter, at = self._reporter, None
         for ref in refs:
             leg = self._leg(ref)
             if leg is None or leg.placement is Placement.SENT:
@@ -246,7 +247,9 @@ class BracketPlacement:
             new = with_placement(leg, Placement.SENT, status)
             legs.append(new)
             if status is not leg.status:
-                reports.append(self._reporter.report(new))
+                if at is None:
+                    at = reporter.now()  # one time for the call's reports (see `Reporter.report`)
+                reports.append(reporter.report(new, at=at))
         self._gathered.add_parts(legs, (), reports)
 
     def track(self, entry_ref: OrderRef, order: BatchOrder) -> Bracket:
@@ -291,8 +294,13 @@ class BracketPlacement:
                 self.notices.append(f"{type(event).__name__} for {event.order_ref}, which is not in this "
                                     "executor's journal: left alone; check the order in TWS")
             return []
-        if isinstance(event, Fill) and self._has_execution(event.exec_id):
-            return []  # a fill heard twice (a replay, or reconciliation adopting it) counts once
+        fills: tuple[Fill, ...] = ()
+        if isinstance(event, Fill):
+            if self._has_execution(event.exec_id):
+                return []  # a fill heard twice (a replay, or reconciliation adopting it) counts once
+            fills, message = (event,), ""
+        else:
+            message = event.message
         bracket = self._brackets.get(leg.bracket_ref)
         if bracket is None or leg.role not in BRACKET_ROLES:
             self._apply_direct(leg, event)
@@ -302,7 +310,6 @@ class BracketPlacement:
         except (ValueError, InvalidTransition, OverFill) as error:
             self._inconsistent(leg, event, str(error))
             return []
-        message = event.message if isinstance(event, OrderStatusUpdate) else ""
         legs, reports = self._diff(bracket, leg.order_ref, message)
         follow: list[FollowUp] = []
         for intention in intentions:
@@ -312,7 +319,8 @@ class BracketPlacement:
             legs += extra_legs
             reports = alarms_win(reports, extra_reports)
             follow += actions
-        self._gathered.add_parts(legs, (event,) if isinstance(event, Fill) else (), reports)
+        if legs or reports or fills:  # most status reports repeat what is known: nothing to gather
+            self._gathered.add_parts(legs, fills, reports)
         return follow
 
     async def follow_up(self, actions: Sequence[FollowUp]) -> None:
@@ -342,24 +350,31 @@ class BracketPlacement:
         legs: list[LegRecord] = []
         reports: list[StatusReport] = []
         gathered, journaled = self._gathered.legs, self._journal.leg  # `_leg`, inlined: 3 per event
-        for order in bracket.legs:
-            ref = order.order_ref
+        at = None  # one time for the event's reports (see `Reporter.report`)
+        for order in (bracket.entry, bracket.take_profit, bracket.stop_loss):  # `bracket.legs`
+            ref = order.request.order_ref  # `order.order_ref`, without the property's call
             old = gathered.get(ref) or journaled(ref)
             if old is None:
                 continue
             text = message if message and ref == changed_ref else old.message
-            placement = _SENT if old.placement is _SENDING else old.placement
+            placement = old.placement
+            if placement is _SENDING:
+                placement = _SENT
             status, filled, avg_price = LEG_STATUS[order.status], order.filled, order.avg_fill_price
             # Most events change one leg of the three: the others are compared field by field
             # rather than rebuilt (building a record costs more than the event's other work).
-            if (placement is old.placement and status is old.status and filled == old.filled
-                    and avg_price == old.avg_price and text == old.message):
+            # (`is` first: an unchanged leg mostly holds the very Decimals of its order.)
+            if (placement is old.placement and status is old.status
+                    and (filled is old.filled or filled == old.filled)
+                    and (avg_price is old.avg_price or avg_price == old.avg_price) and text == old.message):
                 continue
             new = make_leg(ref, old.batch_id, old.bracket_ref, old.role, old.request, placement, status,
                            filled, avg_price, text)
             legs.append(new)
             if status is not old.status or filled != old.filled:
-                reports.append(self._reporter.report(new))
+                if at is None:
+                    at = self._reporter.now()
+                reports.append(self._reporter.report(new, at=at))
         return legs, reports
 
     def _intention(

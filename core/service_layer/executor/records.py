@@ -57,12 +57,15 @@ class Reporter:
         return self._clock.now()
 
     def report(
-        self, leg: LegRecord, status: LegStatus | None = None, message: str | None = None
+        self, leg: LegRecord, status: LegStatus | None = None, message: str | None = None,
+        at: datetime | None = None,
     ) -> StatusReport:
-        """A report of the leg as it is (or with another status / message, for alarms)."""
+        """A report of the leg as it is (or with another status / message, for alarms), made now
+        (or `at`: a time from `now`, shared by the reports of one broker event or call, so that
+        its text is made once, for the journal and for the cloud: see `codec.time_text`)."""
         return make_report(  # about ten per bracket: the id is made here rather than in a call
             f"{self._run}.{next(self._count):08d}", leg.batch_id, leg.order_ref, leg.request.symbol,
-            status or leg.status, self._clock.now(), leg.filled, leg.avg_price,
+            status or leg.status, self._clock.now() if at is None else at, leg.filled, leg.avg_price,
             leg.message if message is None else message,
         )
 
