@@ -17,9 +17,10 @@ from adapters.system import RandomIds, SystemClock
 from core.publisher import EventPublisher, InMemoryPublisher
 from core.service_layer.cloud import CloudDeps, CloudPolicy
 from core.sizing import FixedInvestmentSizer
+from entrypoints.cloud.activity import Activity
 from entrypoints.cloud.auth import load_tokens
 from entrypoints.cloud.delivery_hub import DeliveryHub
-from entrypoints.cloud.order_files import DiskOrderFiles
+from entrypoints.cloud.order_files import DeferredOrderFiles, DiskOrderFiles
 from entrypoints.cloud.scan_cache import CachedScanStore
 from entrypoints.cloud.settings import CloudSettings
 
@@ -67,12 +68,15 @@ class CloudContainer(containers.DeclarativeContainer):
     hub = providers.Singleton(
         DeliveryHub, outbox, clock, publisher, instance_id, settings.provided.heartbeat_seconds
     )
-    files = providers.Singleton(
+    activity = providers.Singleton(Activity)
+    disk_files = providers.Singleton(
         DiskOrderFiles,
         settings.provided.files_dir,
         providers.Factory(ExcelOrderFileWriter),
         settings.provided.public_url,
     )
+    # Placements answer without waiting for the Excel file: it is written once the cloud is quiet.
+    files = providers.Singleton(DeferredOrderFiles, disk_files, activity)
     policy = providers.Singleton(make_policy, settings)
     deps = providers.Singleton(CloudDeps, scans, batches, clock, ids, policy, files, hub)
     tokens = providers.Singleton(load_tokens, settings.provided.api_tokens, settings.provided.data_dir)

@@ -83,8 +83,10 @@ async def preview_scan(deps: CloudDeps, scan_id: int) -> Preview:
 
 async def place_modified_orders(deps: CloudDeps, command: PlaceOrders) -> PlaceResult:
     """Apply the modifications, re-check risk, approve, store everything in one transaction, then
-    push to the executors and write the order file. PlanError says what to change; UnknownScan,
-    IdempotencyConflict and StoreError come from the stores."""
+    push to the executors and hand the order file to `deps.files` (the cloud's adapter only queues
+    it, to be written when the cloud is quiet: the answer does not wait for the workbook). The
+    result's file_error says why the file could not be written or queued. PlanError says what to
+    change; UnknownScan, IdempotencyConflict and StoreError come from the stores."""
     preview = await preview_scan(deps, command.scan_id)
     now = deps.clock.now()
     policy = deps.policy
@@ -132,8 +134,8 @@ async def place_modified_orders(deps: CloudDeps, command: PlaceOrders) -> PlaceR
 
 
 async def write_order_file(files: OrderFiles, batch: ApprovedBatch) -> str | None:
-    """Write the batch's order file; None, or what went wrong (the batch stands either way, and
-    the file can be generated again from the stored batch)."""
+    """Write (or queue, as the files adapter does it) the batch's order file; None, or what went
+    wrong (the batch stands either way, and the file can be generated again from the stored batch)."""
     try:
         await files.save(order_file_name(batch.batch_id), order_file_rows(batch))
     except (OrderFileError, OSError, ValueError) as error:

@@ -1,7 +1,8 @@
 """The app factory: `create_app(settings)` returns the Litestar app of the cloud service.
 
 The lifespan migrates the database to the newest schema, starts the delivery hub (cross-instance
-subscriptions, heartbeats), and on shutdown closes the sockets, the publisher and the engine.
+subscriptions, heartbeats) and the background writer of the order files, and on shutdown closes
+the sockets, writes the order files still queued, and closes the publisher and the engine.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def create_app(settings: CloudSettings, container: CloudContainer | None = None)
         await migrate(engine)
         hub = container.hub()
         await hub.start()
+        files = container.files()
+        files.start()
         # Everything built so far (the app, the ORM, the migrations' modules) lives as long as the
         # process: kept out of the collector's full passes, which would otherwise walk it again
         # and again, tens of milliseconds each, in the middle of requests.
@@ -60,6 +63,7 @@ def create_app(settings: CloudSettings, container: CloudContainer | None = None)
             yield
         finally:
             await hub.stop()
+            await files.stop()
             await container.publisher().close()
             await engine.dispose()
 
@@ -70,6 +74,7 @@ def create_app(settings: CloudSettings, container: CloudContainer | None = None)
             "deps": _provide(container.deps),
             "hub": _provide(container.hub),
             "files": _provide(container.files),
+            "activity": _provide(container.activity),
             "tokens": Provide(lambda: tokens, use_cache=True, sync_to_thread=False),
         },
         middleware=[rate_limit, auth_middleware(tokens)],

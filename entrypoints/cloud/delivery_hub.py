@@ -6,6 +6,10 @@ lock, after the last seq it sent, so concurrent placements and a resume can neve
 repeat a batch. Observers (clients that never sent `resume`) get every status. Placements and
 statuses on other instances arrive through the EventPublisher; each instance pushes only to the
 sockets it holds.
+
+Broadcasts to the observers go through one queue, sent in the order they were queued by one task:
+a frame's handler queues its statuses and reads the executor's next frame at once, instead of
+waiting while a dashboard is sent 200 frames.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +39,10 @@ CLOSE_POLICY = 1008  # policy violation: bad token
 CLOSE_EXECUTOR_CONFLICT = 4009
 CLOSE_SILENT = 4008  # no frame within three heartbeat periods
 MAX_CLOSE_REASON = 120  # a close reason is at most 123 bytes
+# Frames queued for the observers beyond which queueing more waits until they have taken some:
+# about 500 batches' statuses, a few hundred kB per hundred batches.
+MAX_QUEUED_BROADCAST_FRAMES = 100_000
+STOP_BROADCAST_SECONDS = 2.0  # on shutdown, what is queued is still sent for this long at most
 
 
 class ExecutorConflict(Exception):
@@ -107,6 +116,7 @@ class DeliveryHub:
         publisher: EventPublisher,
         instance_id: str,
         heartbeat_seconds: float = 15.0,
+        max_queued_broadcast_frames: int = MAX_QUEUED_BROADCAST_FRAMES,
     ) -> None:
         self.outbox = outbox
         self.clock = clock
@@ -118,6 +128,13 @@ class DeliveryHub:
         self.executor_states: dict[str, messages.ExecutorStatus] = {}
         self._unsubscribes: list[Unsubscribe] = []
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self.max_queued_broadcast_frames = max_queued_broadcast_frames
+        # Each: frames, and who waits for them to be sent (if anyone).
+        self._broadcasts: deque[tuple[Sequence[str], asyncio.Future[None] | None]] = deque()
+        self._queued_frames = 0
+        self._broadcasts_waiting = asyncio.Event()
+        self._broadcast_room = asyncio.Event()
+        self._broadcaster: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Listen to the other instances and start the heartbeats."""
@@ -126,11 +143,28 @@ class DeliveryHub:
         self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="tradebridge-heartbeats")
 
     async def stop(self) -> None:
-        """Stop listening and heartbeating, and close every socket (going away)."""
+        """Stop listening and heartbeating, send what is queued for the observers (for
+        STOP_BROADCAST_SECONDS at most), and close every socket (going away)."""
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
+        if self._broadcaster is not None:
+            if self._broadcasts:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.broadcasts_sent(), STOP_BROADCAST_SECONDS)
+            self._broadcaster.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._broadcaster
+            self._broadcaster = None
+            self._broadcast_room.set()  # nobody waits for room that will never come
+            if self._broadcasts:
+                logger.warning("%d frame(s) not sent to the observers: shutting down", self._queued_frames)
+            for _texts, sent in self._broadcasts:
+                if sent is not None and not sent.done():
+                    sent.set_result(None)
+            self._broadcasts.clear()
+            self._queued_frames = 0
         for unsubscribe in self._unsubscribes:
             await unsubscribe()
         self._unsubscribes.clear()
@@ -267,13 +301,71 @@ class DeliveryHub:
                 logger.exception("push to executor %s failed; it gets the batch on resume", peer.account)
 
     async def broadcast(self, *frames: bytes) -> None:
-        """Send frames to the observers here and on every other instance (one notice for all)."""
+        """Send frames to the observers here and on every other instance (one notice for all),
+        after everything queued before them; returns once they are sent."""
         await self.broadcast_texts([frame.decode() for frame in frames])
 
     async def broadcast_texts(self, texts: Sequence[str]) -> None:
         """`broadcast` of frames already decoded to text (`messages.encode_texts`)."""
         if not texts:
             return
+        sent = asyncio.get_running_loop().create_future()
+        await self._queue(texts, sent)
+        await sent
+
+    async def queue_broadcast(self, texts: Sequence[str]) -> None:
+        """Queue frames for the observers here and on every other instance, behind every frame
+        queued before them, and return without waiting for them to be sent. Observers that
+        cannot keep up slow everyone only once MAX_QUEUED_BROADCAST_FRAMES wait: then this waits
+        until they have taken some (memory stays bounded; the caller is slowed, as it was when
+        each broadcast was sent before its caller went on)."""
+        if texts:
+            await self._queue(texts, None)
+
+    async def broadcasts_sent(self) -> None:
+        """Return once every frame queued so far has been sent."""
+        if self._broadcasts:
+            sent = asyncio.get_running_loop().create_future()
+            await self._queue((), sent)
+            await sent
+
+    async def _queue(self, texts: Sequence[str], sent: asyncio.Future[None] | None) -> None:
+        self._broadcasts.append((texts, sent))
+        self._queued_frames += len(texts)
+        self._broadcasts_waiting.set()
+        if self._broadcaster is None or self._broadcaster.done():
+            self._broadcaster = asyncio.create_task(self._send_broadcasts(), name="tradebridge-broadcasts")
+        if self._queued_frames > self.max_queued_broadcast_frames >= self._queued_frames - len(texts):
+            logger.warning(
+                "%d frames wait for the observers (dashboards): the slowest one holds up the "
+                "others; statuses are stored more slowly until it catches up", self._queued_frames,
+            )
+        while self._queued_frames > self.max_queued_broadcast_frames and self._broadcaster is not None:
+            self._broadcast_room.clear()
+            await self._broadcast_room.wait()
+
+    async def _send_broadcasts(self) -> None:
+        """The one sender of the queued broadcasts, in order."""
+        while True:
+            if not self._broadcasts:
+                self._broadcasts_waiting.clear()
+                await self._broadcasts_waiting.wait()
+                continue
+            texts, sent = self._broadcasts[0]
+            try:
+                if texts:
+                    await self._broadcast_now(texts)
+            except Exception:  # a broken publisher or observer must not end the broadcasts
+                logger.exception("broadcasting %d frame(s) failed", len(texts))
+            finally:
+                self._broadcasts.popleft()
+                self._queued_frames -= len(texts)
+                if self._queued_frames <= self.max_queued_broadcast_frames:
+                    self._broadcast_room.set()
+                if sent is not None and not sent.done():
+                    sent.set_result(None)
+
+    async def _broadcast_now(self, texts: Sequence[str]) -> None:
         await self._send_to_observers(texts)
         envelope = msgspec.json.encode({"origin": self.instance_id, "frames": texts})
         try:
@@ -304,7 +396,7 @@ class DeliveryHub:
     async def executor_status(self, status: messages.ExecutorStatus) -> None:
         """Keep the executor's latest state for /health and show it to the observers."""
         self.executor_states[status.account] = status
-        await self.broadcast(messages.encode(messages.EXECUTOR_STATUS, status))
+        await self.queue_broadcast([messages.encode(messages.EXECUTOR_STATUS, status).decode()])
 
     async def _heartbeats(self) -> None:
         while True:

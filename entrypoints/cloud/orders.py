@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
@@ -9,19 +10,22 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from core.batches import BATCH_ID_PATTERN
+from core.order_file import OrderFileError
 from core.service_layer.cloud import (
     CloudDeps,
     UnknownScan,
     order_file_name,
+    order_file_rows,
     place_modified_orders,
     preview_scan,
-    write_order_file,
 )
 from entrypoints.cloud.errors import NotFound
-from entrypoints.cloud.order_files import DiskOrderFiles
+from entrypoints.cloud.order_files import DeferredOrderFiles
 from entrypoints.cloud.responses import DecimalNumberResponse
 from entrypoints.cloud.scans import MAX_ID
 from entrypoints.cloud.schemas import BatchOut, FileOut, PlaceIn, PlaceOut, PreviewOut
+
+logger = logging.getLogger(__name__)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IdempotencyKey = Annotated[
@@ -58,7 +62,7 @@ class OrderController(Controller):
         self,
         batch_id: FromPath[str],
         deps: NamedDependency[CloudDeps],
-        files: NamedDependency[DiskOrderFiles],
+        files: NamedDependency[DeferredOrderFiles],
     ) -> BatchOut:
         stored = await deps.batches.get_batch(batch_id) if BATCH_ID_PATTERN.fullmatch(batch_id) else None
         if stored is None:
@@ -70,7 +74,10 @@ class OrderController(Controller):
 
     @get("/files/{name:str}", summary="The Excel order file of a batch", media_type=XLSX)
     async def file(
-        self, name: FromPath[str], deps: NamedDependency[CloudDeps], files: NamedDependency[DiskOrderFiles]
+        self,
+        name: FromPath[str],
+        deps: NamedDependency[CloudDeps],
+        files: NamedDependency[DeferredOrderFiles],
     ) -> Response[bytes]:
         batch_id = files.batch_id_of(name)
         if batch_id is None:
@@ -78,17 +85,23 @@ class OrderController(Controller):
                 f"{name!r} is not an order file name; the name is in the answer of "
                 f"place-modified-orders (orders_<batch id>.xlsx)"
             )
-        content = await files.read(name)
-        if content is None:
-            # The file is written just after the batch is stored; generate it if it is not there yet
-            # (or was lost): the stored batch is the record.
-            stored = await deps.batches.get_batch(batch_id)
-            if stored is None:
-                raise NotFound(f"there is no order file {name!r}: no batch {batch_id} was placed")
-            error = await write_order_file(files, stored.batch)
-            content = await files.read(name) if error is None else None
+        try:
+            # A file still queued for the background writer is written now.
+            content = await files.read(name)
             if content is None:
-                raise NotFound(error or f"the order file {name!r} could not be generated")
+                # Not written (a failed write) or lost: the stored batch is the record.
+                stored = await deps.batches.get_batch(batch_id)
+                if stored is None:
+                    raise NotFound(f"there is no order file {name!r}: no batch {batch_id} was placed")
+                await files.write_missing(name, order_file_rows(stored.batch))
+                content = await files.read(name)
+        except (OrderFileError, OSError, ValueError) as error:
+            logger.error("order file %s not generated: %s", name, error)
+            raise NotFound(
+                f"the order file {name!r} could not be generated ({error}); try again later"
+            ) from error
+        if content is None:
+            raise NotFound(f"the order file {name!r} could not be generated; try again later")
         return Response(
             content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )

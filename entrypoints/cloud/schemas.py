@@ -269,6 +269,10 @@ class OrderOut(msgspec.Struct, kw_only=True):
 
 
 class FileOut(msgspec.Struct, kw_only=True):
+    """The batch's Excel order file. It is written in the background shortly after the answer
+    (a download before then writes it at once); `error` is set when it could not be queued or the
+    latest background write failed (this one will likely fail too; the download regenerates it)."""
+
     name: str
     download_url: str
     error: str | None = None

@@ -19,6 +19,7 @@ from adapters.wire import messages
 from core.service_layer.cloud import CloudDeps, StatusReport, record_status, record_statuses
 from core.stores import LegStatus, StoreError
 from core.values import writable_twin
+from entrypoints.cloud.activity import Activity
 from entrypoints.cloud.auth import TokenBook, bearer_token
 from entrypoints.cloud.delivery_hub import (
     CLOSE_EXECUTOR_CONFLICT,
@@ -41,6 +42,7 @@ async def listen_events(
     hub: NamedDependency[DeliveryHub],
     deps: NamedDependency[CloudDeps],
     tokens: NamedDependency[TokenBook],
+    activity: NamedDependency[Activity],
 ) -> None:
     """Executors resume, receive batches, ack them and report statuses; observers watch."""
     await socket.accept()
@@ -72,6 +74,7 @@ async def listen_events(
             if event["type"] == "websocket.disconnect":
                 break
             peer.last_heard = time.monotonic()
+            activity.touch()  # background work (the order files) waits for a quiet moment
             raw = event.get("text") or event.get("bytes") or b""
             if not isinstance(raw, str | bytes):
                 raw = b""
@@ -139,7 +142,7 @@ async def _status(data: messages.LocalTradingStatus, peer: Peer, hub: DeliveryHu
     data.account = data.account or peer.account
     await peer.send(messages.encode(messages.STATUS_ACKNOWLEDGED, data))
     with contextlib.suppress(Exception):
-        await hub.broadcast(messages.encode(messages.LOCAL_TRADING_STATUS, data))
+        await hub.queue_broadcast([messages.encode(messages.LOCAL_TRADING_STATUS, data).decode()])
 
 
 async def _statuses(
@@ -147,7 +150,7 @@ async def _statuses(
 ) -> None:
     """A frame of statuses: stored in one transaction, answered with ONE `statuses_acknowledged`
     (the ids stored; the refused ones with their reason, which stay journaled at the executor),
-    then each stored one shown to the observers as a `local_trading_status`, as if sent alone."""
+    then each stored one queued for the observers as a `local_trading_status`, as if sent alone."""
     if peer.account is None:
         raise ValueError("send resume {account, last_seq} first: statuses come from executors")
     outcomes = await record_statuses(deps, [_status_report(item) for item in data.statuses])
@@ -171,8 +174,8 @@ async def _statuses(
             f"local_trading_statuses: {refused} of {len(data.statuses)} statuses were not stored "
             f"(first: {first}); the others were", "bad_local_trading_statuses",
         ))
-    with contextlib.suppress(Exception):
-        await hub.broadcast_texts(messages.encode_texts(messages.LOCAL_TRADING_STATUS, stored))
+    with contextlib.suppress(Exception):  # queued: the executor's next frame is read at once
+        await hub.queue_broadcast(messages.encode_texts(messages.LOCAL_TRADING_STATUS, stored))
 
 
 # A frame of statuses makes a StatusReport per status: the generated __init__ of the frozen

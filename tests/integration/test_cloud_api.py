@@ -306,3 +306,30 @@ def test_allowed_hosts_and_cors_apply_only_when_configured(tmp_path: Path) -> No
         )
         assert allowed.status_code == 200
         assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+
+
+def test_the_order_file_is_written_after_the_answer_and_a_queued_one_on_shutdown(tmp_path: Path) -> None:
+    from dependency_injector import providers
+
+    from entrypoints.cloud.order_files import DeferredOrderFiles
+    from entrypoints.container import CloudContainer
+
+    settings = server_settings(tmp_path)
+    container = CloudContainer(settings=settings)
+    # Never quiet long enough, and no deadline within the test: only shutdown writes the file.
+    container.files.override(
+        providers.Singleton(DeferredOrderFiles, container.disk_files, container.activity, 3600.0, 3600.0)
+    )
+    with (
+        running_server(settings, container) as running,
+        httpx.Client(base_url=running.http, headers=AUTH) as http,
+    ):
+        scan_id = http.post("/analysis/scans", json=SCAN).json()["scan_id"]
+        placed = http.post("/analysis/orders/place-modified-orders", json={"scan_id": scan_id}).json()
+        name = placed["file"]["name"]
+        url = f"/analysis/orders/files/{name}"
+        assert placed["file"] == {"name": name, "download_url": url, "error": None}
+        assert not (settings.files_dir / name).exists()  # the answer did not wait for the workbook
+    assert (settings.files_dir / name).exists()
+    sheet = fastexcel.read_excel((settings.files_dir / name).read_bytes()).load_sheet(0).to_polars()
+    assert sheet["Symbol"].to_list() == ["AAPL", "MSFT"]

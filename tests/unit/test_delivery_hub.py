@@ -108,7 +108,8 @@ async def test_observers_get_broadcasts_and_executors_do_not() -> None:
     hub.connect(observer)
     await hub.resume(executor, "DU1", 0)
     status = messages.ExecutorStatus(account="DU1", broker_connected=True, trading_state="ACTIVE")
-    await hub.executor_status(status)
+    await hub.executor_status(status)  # queued for the observers, not waited for
+    await hub.broadcasts_sent()
     assert [f["event"] for f in observer_socket.frames] == [messages.EXECUTOR_STATUS]
     assert executor_socket.frames == []
     assert hub.executor_states["DU1"] == status

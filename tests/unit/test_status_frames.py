@@ -123,6 +123,7 @@ async def test_a_frame_is_answered_once_and_each_stored_status_shown_as_if_sent_
     assert error["event"] == messages.ERROR and "1 of 4 statuses were not stored" in str(error["data"])
     alone = [msgspec.structs.replace(items[0], account="DU1"), items[2],
              msgspec.structs.replace(items[3], account="DU1")]
+    await hub.broadcasts_sent()  # queued for the observers when the frame was answered
     assert observer_socket.frames == [
         json.loads(messages.encode(messages.LOCAL_TRADING_STATUS, shown)) for shown in alone
     ]
