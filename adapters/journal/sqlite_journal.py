@@ -3,8 +3,8 @@
 Durability is the point: WAL mode with `synchronous=FULL` makes a committed transaction survive
 kill -9 and power loss (the WAL is fsynced at each commit). Two kinds of commits do not wait for
 the disk (`synchronous=NORMAL`, the connection back at FULL right after), and a background
-thread (`WalSyncer`) fsyncs the WAL just after them: the steps that only record what the broker
-already said (`core.journal.needs_sync`: lost in a power loss, reconciliation reads all of it back
+thread (`WalSyncer`) fsyncs the WAL within 50 ms of them: the steps that only record what the
+broker already said (`core.journal.needs_sync`: lost in a power loss, reconciliation reads all of it back
 from the broker) and the cloud's acknowledgements of status reports (lost, the reports are only
 sent again; the cloud stores a repeated report once). Both survive kill -9 at once (in WAL mode
 their frames are in the OS's cache). Every step that decides something before or instead of a

@@ -1,6 +1,7 @@
-"""`WalSyncer`: each request is followed by an fsync of the `-wal` file (never fewer syncs than
-requests need, however they interleave with a sync under way); close makes the last one; a
-missing WAL (checkpointed away) or a failing fsync is not an error for the journal."""
+"""`WalSyncer`: each request is followed, within its period, by an fsync of the `-wal` file (never
+fewer syncs than requests need, however they interleave with a sync under way; many requests in
+one period make one sync); close makes the last one; a missing WAL (checkpointed away) or a
+failing fsync is not an error for the journal."""
 
 from __future__ import annotations
 
@@ -68,3 +69,17 @@ def test_no_wal_file_and_a_failing_fsync_are_tolerated(tmp_path: Path) -> None:
     broken.request()
     assert broken.wait(5.0)
     broken.close()
+
+
+def test_many_requests_in_one_period_make_one_sync_and_one_thread(tmp_path: Path) -> None:
+    (tmp_path / "j.sqlite-wal").write_bytes(b"frames")
+    count = [0]
+    before = threading.active_count()
+    syncer = WalSyncer(str(tmp_path / "j.sqlite"), sync=lambda fd: count.__setitem__(0, count[0] + 1),
+                       period=0.5)
+    for _ in range(1000):
+        syncer.request()
+    assert threading.active_count() == before + 1
+    assert syncer.wait(5.0)
+    assert count[0] == 1
+    syncer.close()
