@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,10 @@ MAX_CLOSE_REASON = 120  # a close reason is at most 123 bytes
 # about 500 batches' statuses, a few hundred kB per hundred batches.
 MAX_QUEUED_BROADCAST_FRAMES = 100_000
 STOP_BROADCAST_SECONDS = 2.0  # on shutdown, what is queued is still sent for this long at most
+# Broadcasts give way to urgent work (`urgent`: an executor's frame being handled): they go out
+# this many frames at a time, and wait before each group while urgent work runs, this long at most.
+BROADCAST_GROUP_FRAMES = 16
+MAX_BROADCAST_HOLD_SECONDS = 0.05
 
 
 class ExecutorConflict(Exception):
@@ -135,6 +139,23 @@ class DeliveryHub:
         self._broadcasts_waiting = asyncio.Event()
         self._broadcast_room = asyncio.Event()
         self._broadcaster: asyncio.Task[None] | None = None
+        self._urgent_work = 0
+        self._no_urgent_work = asyncio.Event()
+        self._no_urgent_work.set()
+
+    @contextlib.contextmanager
+    def urgent(self) -> Iterator[None]:
+        """Mark work the executors wait for (storing their statuses, their acks): the observers'
+        broadcasts hold back meanwhile (up to MAX_BROADCAST_HOLD_SECONDS at a time), as each group
+        of them sent takes the event loop and the GIL that work needs (its database thread too)."""
+        self._urgent_work += 1
+        self._no_urgent_work.clear()
+        try:
+            yield
+        finally:
+            self._urgent_work -= 1
+            if not self._urgent_work:
+                self._no_urgent_work.set()
 
     async def start(self) -> None:
         """Listen to the other instances and start the heartbeats."""
@@ -366,7 +387,14 @@ class DeliveryHub:
                     sent.set_result(None)
 
     async def _broadcast_now(self, texts: Sequence[str]) -> None:
-        await self._send_to_observers(texts)
+        for start in range(0, len(texts), BROADCAST_GROUP_FRAMES):
+            if start:
+                await asyncio.sleep(0)  # a frame that came meanwhile is read, and marks urgent work
+            if self._urgent_work:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(MAX_BROADCAST_HOLD_SECONDS):
+                        await self._no_urgent_work.wait()
+            await self._send_to_observers(texts[start : start + BROADCAST_GROUP_FRAMES])
         envelope = msgspec.json.encode({"origin": self.instance_id, "frames": texts})
         try:
             await self.publisher.publish(EVENTS_CHANNEL, envelope)

@@ -94,25 +94,30 @@ async def handle_frame(raw: str | bytes, peer: Peer, hub: DeliveryHub, deps: Clo
         await peer.send(error_frame(str(error)))
         return True
     data = frame.data
+    with hub.urgent():
+        return await _handle(frame.event, data, peer, hub, deps)
+
+
+async def _handle(event: str, data: Any, peer: Peer, hub: DeliveryHub, deps: CloudDeps) -> bool:
     try:
-        if frame.event == messages.RESUME:
+        if event == messages.RESUME:
             await hub.resume(peer, data.account, data.last_seq)
-        elif frame.event == messages.ACK:
+        elif event == messages.ACK:
             await hub.ack(peer, data.seq)
-        elif frame.event == messages.LOCAL_TRADING_STATUS:
+        elif event == messages.LOCAL_TRADING_STATUS:
             await _status(data, peer, hub, deps)
-        elif frame.event == messages.LOCAL_TRADING_STATUSES:
+        elif event == messages.LOCAL_TRADING_STATUSES:
             await _statuses(data, peer, hub, deps)
-        elif frame.event == messages.EXECUTOR_STATUS:
+        elif event == messages.EXECUTOR_STATUS:
             if peer.account is not None and data.account != peer.account:
                 raise ValueError(
                     f"executor_status names account {data.account}, but this connection "
                     f"resumed as {peer.account}"
                 )
             await hub.executor_status(data)
-        elif frame.event != messages.HEARTBEAT:
+        elif event != messages.HEARTBEAT:
             raise ValueError(
-                f"{frame.event} is sent by the server, not to it; clients send resume, ack, "
+                f"{event} is sent by the server, not to it; clients send resume, ack, "
                 f"local_trading_status, local_trading_statuses, executor_status or heartbeat"
             )
     except ExecutorConflict as error:
@@ -120,12 +125,12 @@ async def handle_frame(raw: str | bytes, peer: Peer, hub: DeliveryHub, deps: Clo
         await peer.close(CLOSE_EXECUTOR_CONFLICT, str(error))
         return False
     except (StoreError, ValueError) as error:
-        await peer.send(error_frame(f"{frame.event}: {error}", f"bad_{frame.event}"))
+        await peer.send(error_frame(f"{event}: {error}", f"bad_{event}"))
     except Exception:  # e.g. the database is unreachable: say so, keep the session
-        logger.exception("handling %s from %s failed", frame.event, peer.client_id)
+        logger.exception("handling %s from %s failed", event, peer.client_id)
         await peer.send(
             error_frame(
-                f"{frame.event} could not be handled now (server error, logged); send it again shortly",
+                f"{event} could not be handled now (server error, logged); send it again shortly",
                 "server_error",
             )
         )

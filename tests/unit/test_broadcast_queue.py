@@ -1,7 +1,9 @@
 """Broadcasts to the observers go through one ordered queue: a frame of statuses is acknowledged
 (after its store) and the executor's next frame handled without waiting for a slow dashboard;
 the observers still get every status, frame after frame and kind after kind, in the order the
-cloud stored them; and an observer that cannot keep up holds up queueing only past the bound."""
+cloud stored them; an observer that cannot keep up holds up queueing only past the bound; and
+broadcasts give way, a group of frames at a time and for a bounded time, to urgent work (an
+executor's frame being handled), whose thread they would otherwise slow."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import pytest
 from adapters.wire import messages
 from core.publisher import InMemoryPublisher
 from core.service_layer.cloud import PlaceOrders, place_modified_orders
-from entrypoints.cloud.delivery_hub import DeliveryHub
+from entrypoints.cloud import delivery_hub
+from entrypoints.cloud.delivery_hub import BROADCAST_GROUP_FRAMES, DeliveryHub
 from entrypoints.cloud.websocket import handle_frame
 from tests.fakes.cloud import CloudWorld
 from tests.unit.test_delivery_hub import hub_world, peer
@@ -135,3 +138,46 @@ async def test_broadcasts_sent_returns_at_once_when_nothing_is_queued(frames: in
     if frames:
         await hub.broadcast_texts(["x"])
     await asyncio.wait_for(hub.broadcasts_sent(), timeout=1)
+
+
+async def test_broadcasts_give_way_to_urgent_work_a_group_at_a_time_and_go_on_after_it() -> None:
+    world = CloudWorld()
+    hub = DeliveryHub(world.outbox, world.clock, InMemoryPublisher(), "one")
+    observer, socket = peer("o1")
+    hub.connect(observer)
+    texts = [json.dumps({"n": n}) for n in range(3 * BROADCAST_GROUP_FRAMES)]
+    with hub.urgent():  # an executor's frame being stored
+        await hub.queue_broadcast(texts)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert socket.frames == []  # held back while the urgent work runs
+    await asyncio.wait_for(hub.broadcasts_sent(), timeout=1)
+    assert [frame["n"] for frame in socket.frames] == list(range(3 * BROADCAST_GROUP_FRAMES))
+
+
+async def test_urgent_work_that_comes_during_a_broadcast_stops_it_after_the_group_under_way() -> None:
+    world = CloudWorld()
+    hub = DeliveryHub(world.outbox, world.clock, InMemoryPublisher(), "one")
+    observer, socket = peer("o1")
+    hub.connect(observer)
+    await hub.queue_broadcast([json.dumps({"n": n}) for n in range(3 * BROADCAST_GROUP_FRAMES)])
+    while not socket.frames:
+        await asyncio.sleep(0)
+    with hub.urgent():
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(socket.frames) == BROADCAST_GROUP_FRAMES  # the group under way, then it waits
+    await asyncio.wait_for(hub.broadcasts_sent(), timeout=1)
+    assert len(socket.frames) == 3 * BROADCAST_GROUP_FRAMES
+
+
+async def test_broadcasts_wait_for_urgent_work_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivery_hub, "MAX_BROADCAST_HOLD_SECONDS", 0.01)
+    world = CloudWorld()
+    hub = DeliveryHub(world.outbox, world.clock, InMemoryPublisher(), "one")
+    observer, socket = peer("o1")
+    hub.connect(observer)
+    with hub.urgent():  # urgent work that never ends must not starve the dashboards
+        await hub.queue_broadcast(['{"n": 1}'])
+        await asyncio.wait_for(hub.broadcasts_sent(), timeout=1)
+    assert [frame["n"] for frame in socket.frames] == [1]
