@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _machine import speed_line, speed_reference_ns
+from _machine import speed_line, speed_reference_ns, wakeup_line, wakeup_reference_us
 from _twenty_orders import SYMBOLS, free_port, percentile, scan_rows
 from websockets.asyncio.client import connect
 
@@ -204,6 +204,7 @@ def main() -> int:
     port = free_port()
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/listen_events"
     reference_before = speed_reference_ns()
+    wakeup_before = wakeup_reference_us()
     with tempfile.TemporaryDirectory(prefix="tradebridge-bench-") as temp:
         directory = Path(temp)
         cloud = start(
@@ -237,6 +238,7 @@ def main() -> int:
                 process.terminate()
                 process.wait(timeout=15)
         reference = (reference_before + speed_reference_ns()) / 2
+        wakeup = (wakeup_before + wakeup_reference_us()) / 2
         log = next(directory.glob("local_trading_client_*.log"))
         accepted, stored = broker_times(log), stored_times(log)
         to_broker = [(accepted[batch_id] - wall) * 1000 for batch_id, wall in started.items()]
@@ -270,6 +272,7 @@ def main() -> int:
         wanted = "" if m["target"] is None else f"target <= {m['target']:g} ms"
         print(f"  {name:26} {m['value']:9.3f} ms   {wanted:18} {verdict}")
     print(speed_line(reference))
+    print(wakeup_line(wakeup))
     print(
         json.dumps(
             {
@@ -280,6 +283,8 @@ def main() -> int:
                     "place_to_broker_p50_ms": metrics["place_to_broker_p50_ms"],
                     "place_to_broker_p99_ms": metrics["place_to_broker_p99_ms"],
                     "place_to_shown_p50_ms": metrics["place_to_shown_p50_ms"],
+                    "machine_wakeup_ref_us": {"value": round(wakeup, 1), "unit": "us", "target": None,
+                                              "ok": None},
                     "machine_speed_ref_ns": {"value": round(reference), "unit": "ns", "target": None,
                                              "ok": None},
                 },
