@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from core.batches import ApprovedBatch, PlanError
 from core.order_file import MARKET, OrderFileError, OrderFileRow
@@ -30,7 +33,7 @@ from core.service_layer.cloud_types import (
     UnknownScan,
 )
 from core.stores import LegReport, LegState, LegStatus, ScanStore, StoreError
-from core.values import OrderRef
+from core.values import writable_twin
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +197,8 @@ async def record_statuses(
         except ValueError as problem:
             problems[position] = problem
             continue
-        valid.append((report.batch_id, LegReport(OrderRef(report.order_ref), status, filled, avg_price,
-                                                 report.message, now)))
+        valid.append((report.batch_id, _leg_report(report.order_ref, status, filled, avg_price,
+                                                   report.message, now)))
     stored = await deps.batches.record_leg_statuses(valid) if valid else []
     results: list[LegStatus | ValueError | StoreError] = list(stored)
     for position, reason in problems.items():  # in position order: each lands where it was
@@ -205,6 +208,31 @@ async def record_statuses(
         logger.warning("leg status refused", extra={"error": str(refusal)})
     logger.info("leg statuses", extra={"reports": len(reports), "refused": len(refused)})
     return results
+
+
+# A frame of statuses makes a LegReport per status: the generated __init__ of the frozen dataclass
+# writes each field through object.__setattr__, the twin plain slot writes (see
+# core.values.writable_twin; it checks at import that these are LegReport's fields, in order).
+_WritableLegReport = writable_twin(
+    LegReport, "order_ref", "status", "filled", "avg_price", "message", "reported_at"
+)
+
+
+def _leg_report(
+    order_ref: str, status: LegState, filled: Decimal, avg_price: Decimal, message: str,
+    reported_at: datetime,
+) -> LegReport:
+    """`LegReport(OrderRef(order_ref), ...)`, an ordinary frozen LegReport."""
+    made: Any = _WritableLegReport()
+    made.order_ref = order_ref
+    made.status = status
+    made.filled = filled
+    made.avg_price = avg_price
+    made.message = message
+    made.reported_at = reported_at
+    made.__class__ = LegReport
+    report: LegReport = made
+    return report
 
 
 def order_file_rows(batch: ApprovedBatch) -> list[OrderFileRow]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import WebSocket, websocket
@@ -28,6 +29,7 @@ from entrypoints.cloud.delivery_hub import (
     ExecutorConflict,
     Peer,
 )
+from entrypoints.cloud.server import SEND_TEXTS
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,12 @@ async def listen_events(
     async def close(code: int, reason: str) -> None:
         await socket.close(code, reason)
 
-    peer = Peer(deps.ids.next_id("client-"), send_text, close)
+    async def send_many(texts: Sequence[str]) -> None:
+        message: Any = {"type": SEND_TEXTS, "texts": texts}
+        await socket.send(message)
+
+    offered = SEND_TEXTS in (socket.scope.get("extensions") or {})
+    peer = Peer(deps.ids.next_id("client-"), send_text, close, send_many=send_many if offered else None)
     hub.connect(peer)
     try:
         await peer.send(

@@ -21,8 +21,14 @@ from adapters.storage.status_batches import _leg_status
 from adapters.wire import messages
 from core.batches import Leg
 from core.publisher import InMemoryPublisher
-from core.service_layer.cloud import PlaceOrders, StatusReport, place_modified_orders, record_statuses
-from core.stores import LegState, LegStatus, UnknownOrderRef
+from core.service_layer.cloud import (
+    PlaceOrders,
+    StatusReport,
+    _leg_report,
+    place_modified_orders,
+    record_statuses,
+)
+from core.stores import LegReport, LegState, LegStatus, UnknownOrderRef
 from core.values import BatchId, OrderRef
 from entrypoints.cloud.delivery_hub import EVENTS_CHANNEL, DeliveryHub
 from entrypoints.cloud.websocket import _status_report, handle_frame
@@ -212,3 +218,13 @@ def test_frames_of_statuses_read_in_one_pass_round_trip(
     frame = messages.decode(raw)
     assert frame == messages.decode(b" " + raw)
     assert frame.data.statuses == items and frame.seq == seq
+
+
+def test_a_leg_report_made_through_its_twin_is_an_ordinary_frozen_one() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    made = _leg_report("tb:B1:AAPL:E", LegState.FILLED, Decimal("3"), Decimal("1.50"), "m", at)
+    assert type(made) is LegReport
+    ref = OrderRef("tb:B1:AAPL:E")
+    assert made == LegReport(ref, LegState.FILLED, Decimal("3"), Decimal("1.50"), "m", at)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.message = "changed"  # type: ignore[misc]
