@@ -20,74 +20,33 @@ cancel is still counted (and flattened) instead of being refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.bracket_intentions import (
+    ActivateExits,
+    BracketIntention,
+    CancelLegs,
+    FlattenPosition,
+    ResizeExits,
+    WritableActivateExits,
+    WritableCancelLegs,
+)
 from core.broker_events import Fill, OrderStatusUpdate
 from core.order_status import EDGES_BY_TRIGGER, TERMINAL, WORKING, OrderStatus, OrderTrigger, next_status
-from core.orders import BracketRequest, Order, new_order
-from core.values import ZERO, OrderRef, Side, become, writable_twin
+from core.orders import BracketRequest, Order
+from core.values import ZERO, OrderRef, Side
+
+__all__ = [
+    "ActivateExits",
+    "Bracket",
+    "BracketIntention",
+    "CancelLegs",
+    "FlattenPosition",
+    "ResizeExits",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class ActivateExits:
-    """The entry has filled: both exits must stop being held and work, each for `quantity`."""
-
-    quantity: Decimal
-
-    def __init__(self, quantity: Decimal) -> None:
-        # Written by hand, not generated: one is made per entry fill (see `writable_twin`).
-        writable: Any = self
-        become(writable, _WritableActivateExits)
-        writable.quantity = quantity
-        writable.__class__ = ActivateExits
-
-
-@dataclass(frozen=True, slots=True)
-class ResizeExits:
-    """The open quantity changed: each working exit must work for exactly `quantity` (unfilled)."""
-
-    quantity: Decimal
-
-    def __init__(self, quantity: Decimal) -> None:
-        # Written by hand, not generated: one is made per partial fill (see `writable_twin`).
-        writable: Any = self
-        become(writable, _WritableResizeExits)
-        writable.quantity = quantity
-        writable.__class__ = ResizeExits
-
-
-@dataclass(frozen=True, slots=True)
-class CancelLegs:
-    """These legs must be cancelled at the broker (harmless if the broker already did it)."""
-
-    order_refs: tuple[OrderRef, ...]
-    reason: str
-
-    def __init__(self, order_refs: tuple[OrderRef, ...], reason: str) -> None:
-        # Written by hand, not generated: one is made per bracket that ends (see `writable_twin`).
-        writable: Any = self
-        become(writable, _WritableCancelLegs)
-        writable.order_refs = order_refs
-        writable.reason = reason
-        writable.__class__ = CancelLegs
-
-
-@dataclass(frozen=True, slots=True)
-class FlattenPosition:
-    """Shares of this bracket have no working stop: send a market order of `side` (the opposite of
-    the entry) for `quantity`, after the listed cancels, and raise the alarm with `reason`."""
-
-    symbol: str
-    side: Side
-    quantity: Decimal
-    reason: str
-
-
-_WritableActivateExits = writable_twin(ActivateExits, "quantity")
-_WritableResizeExits = writable_twin(ResizeExits, "quantity")
-_WritableCancelLegs = writable_twin(CancelLegs, "order_refs", "reason")
 
 
 # What `_work_exit` changed, as bits of an int (a tuple of two flags would be made per call).
@@ -120,7 +79,6 @@ def _work_exit(order: Order, filled: Decimal, open_quantity: Decimal) -> int:
     return change
 
 
-BracketIntention = ActivateExits | ResizeExits | CancelLegs | FlattenPosition
 
 _ENDING_TRIGGERS = {
     OrderStatus.CANCELLED: OrderTrigger.CANCEL,
@@ -152,6 +110,7 @@ _ACCEPTED = next_status(_SUBMITTED, _ACCEPT)
 _ACCEPTED_WHILE_HELD = next_status(_HELD, _ACCEPT)
 _ACTIVATED = next_status(_HELD, _ACTIVATE)
 _ON_CANCEL = EDGES_BY_TRIGGER[_CANCEL]  # the table's edges of a cancel, by the status they leave
+_new = object.__new__
 
 
 class Bracket:
@@ -171,10 +130,19 @@ class Bracket:
 
     def __init__(self, request: BracketRequest) -> None:
         self.request = request
-        # The three legs: PENDING, with no fills.
-        self.entry = new_order(request.entry)
-        self.take_profit = new_order(request.take_profit)
-        self.stop_loss = new_order(request.stop_loss)
+        # The three legs: PENDING, with no fills; `new_order(leg)` written out, each field set as
+        # `new_order` sets it (every bracket passes here, and a call costs as much as the fields).
+        self.entry = entry = _new(Order)
+        entry.request = request.entry
+        self.take_profit = take_profit = _new(Order)
+        take_profit.request = request.take_profit
+        self.stop_loss = stop_loss = _new(Order)
+        stop_loss.request = request.stop_loss
+        entry.status = take_profit.status = stop_loss.status = _PENDING
+        entry.filled = entry.avg_fill_price = take_profit.filled = take_profit.avg_fill_price = ZERO
+        stop_loss.filled = stop_loss.avg_fill_price = ZERO
+        entry.message = take_profit.message = stop_loss.message = ""
+        entry.exec_ids = take_profit.exec_ids = stop_loss.exec_ids = ()
         # Legs asked to be cancelled (`CancelLegs`), each once. A tuple, replaced when it grows:
         # it stays empty until the bracket ends, and an empty tuple costs no allocation.
         self._cancel_requested: tuple[OrderRef, ...] = ()
@@ -340,8 +308,9 @@ class Bracket:
             closed = self.stop_loss.filled
             if closed:
                 open_quantity -= closed
-            # `open_quantity` never goes below 0, hence the second test (rarely reached).
-            if quantity > open_quantity and quantity > ZERO:
+            # `open_quantity` never goes below 0, hence the second test (rarely reached). A fill of
+            # the very Decimal that is open (an exit closing all of it) is not above it.
+            if quantity is not open_quantity and quantity > open_quantity and quantity > ZERO:
                 raise ValueError(
                     f"fill {exec_id} of {quantity} on exit {order.order_ref} exceeds the open "
                     f"quantity {self.open_quantity} of bracket {entry.order_ref} (entry filled "
@@ -417,7 +386,7 @@ class Bracket:
             if quantity is not entry_filled and quantity != entry_filled:
                 stop_loss.request = request.with_quantity(entry_filled)
             # `ActivateExits(entry_filled)`, made through its twin.
-            activate: Any = _WritableActivateExits()
+            activate: Any = WritableActivateExits()
             activate.quantity = entry_filled
             activate.__class__ = ActivateExits
             return (activate,)
@@ -478,19 +447,28 @@ class Bracket:
         if cancel:
             self._cancel_requested = cancel_requested + cancel
             # `CancelLegs(cancel, reason)`, made through its twin.
-            cancel_legs = _WritableCancelLegs()
+            cancel_legs = WritableCancelLegs()
             cancel_legs.order_refs = cancel
             cancel_legs.reason = f"{where}; cancel what is left of it"
             cancel_legs.__class__ = CancelLegs
         # `open_quantity - exit_working_quantity`, without the two calls (once per ended bracket),
         # and without subtracting the 0s (see `_settle`).
         open_quantity = entry.filled
-        if take_profit.filled:
-            open_quantity -= take_profit.filled
-        if stop_loss.filled:
-            open_quantity -= stop_loss.filled
-        # Nothing open (the usual ending: an exit closed it all): nothing can be unprotected, as
-        # what is subtracted below (a working stop's rest, what was flattened) is never negative.
+        take_profit_filled, stop_loss_filled = take_profit.filled, stop_loss.filled
+        # The usual ending, one exit closing all the entry filled, often with the very Decimal of
+        # the entry's fill: found by identity, without a subtraction (a new Decimal).
+        if stop_loss_filled:
+            closed_by_one = None if take_profit_filled else stop_loss_filled
+        else:
+            closed_by_one = take_profit_filled
+        if closed_by_one is open_quantity and open_quantity:
+            return () if cancel_legs is None else (cancel_legs,)
+        if take_profit_filled:
+            open_quantity -= take_profit_filled
+        if stop_loss_filled:
+            open_quantity -= stop_loss_filled
+        # Nothing open (an exit closed it all): nothing can be unprotected, as what is subtracted
+        # below (a working stop's rest, what was flattened) is never negative.
         if not open_quantity:
             return () if cancel_legs is None else (cancel_legs,)
         if open_quantity < ZERO:

@@ -121,3 +121,73 @@ class SimBracket:
 
     def other_exit(self, exit_order: SimOrder) -> SimOrder | None:
         return self.stop_loss if exit_order is self.take_profit else self.take_profit
+
+
+def new_bracket(
+    entry_request: OrderRequest,
+    take_profit_request: OrderRequest,
+    stop_loss_request: OrderRequest,
+    first_id: int,
+    entry_status: OrderStatus,
+    exit_status: OrderStatus,
+) -> tuple[SimOrder, SimOrder, SimOrder]:
+    """The three legs of a new bracket, linked to their `SimBracket`: what
+    `SimBracket(SimOrder(entry_request, ...), SimOrder(...), SimOrder(...))` and linking each leg
+    make, with broker ids `first_id`, `first_id + 1`, `first_id + 2`, the entry `entry_status`
+    and the exits `exit_status`.
+
+    Every bracket placed is made here: the records are made blank (`object.__new__`, in C) and
+    every slot that `SimOrder.__init__` sets is set here, to the same value, rather than through
+    four calls of classes with a Python `__init__` (each such call costs about as much again as
+    the `__init__` itself).
+    """
+    bracket = _new(SimBracket)
+    entry = _new(SimOrder)
+    take_profit = _new(SimOrder)
+    stop_loss = _new(SimOrder)
+    bracket.entry = entry
+    bracket.take_profit = take_profit
+    bracket.stop_loss = stop_loss
+    bracket.exit_filled = ZERO
+    request = entry_request
+    entry.request = request
+    entry.ref = request.order_ref
+    entry.symbol = request.symbol
+    entry.broker_id = f"{first_id}"  # str(number), without a call of `str`
+    entry.quantity = request.quantity
+    entry.filled = entry.avg_price = entry.notional = entry.commission = ZERO
+    order_type = request.order_type
+    entry.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
+    entry.message = ""
+    entry.code = None
+    entry.bracket = bracket
+    request = take_profit_request
+    take_profit.request = request
+    take_profit.ref = request.order_ref
+    take_profit.symbol = request.symbol
+    take_profit.broker_id = f"{first_id + 1}"  # str(number), without a call of `str`
+    take_profit.quantity = request.quantity
+    take_profit.filled = take_profit.avg_price = take_profit.notional = take_profit.commission = ZERO
+    order_type = request.order_type
+    take_profit.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
+    take_profit.message = ""
+    take_profit.code = None
+    take_profit.bracket = bracket
+    request = stop_loss_request
+    stop_loss.request = request
+    stop_loss.ref = request.order_ref
+    stop_loss.symbol = request.symbol
+    stop_loss.broker_id = f"{first_id + 2}"  # str(number), without a call of `str`
+    stop_loss.quantity = request.quantity
+    stop_loss.filled = stop_loss.avg_price = stop_loss.notional = stop_loss.commission = ZERO
+    order_type = request.order_type
+    stop_loss.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
+    stop_loss.message = ""
+    stop_loss.code = None
+    stop_loss.bracket = bracket
+    entry.status = entry_status
+    take_profit.status = stop_loss.status = exit_status
+    return entry, take_profit, stop_loss
+
+
+_new = object.__new__

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.simulated.account import Ledger
-from adapters.simulated.book import SimBracket, SimOrder, edges
+from adapters.simulated.book import SimBracket, SimOrder, edges, new_bracket
 from adapters.simulated.brackets import attach_exit, on_entry_ended, on_entry_fill, on_exit_fill
 from adapters.simulated.config import SimulationConfig
 from adapters.simulated.matching import fill_price
@@ -160,15 +160,13 @@ class Exchange:
         # what `status_update()` makes of a new order.
         number = self.next_order_id
         self.next_order_id = number + 3
-        # Broker ids as f"{number}": the same text as str(number), without a call of `str`.
-        entry = SimOrder(entry_request, f"{number}", _ACCEPTED)
-        take_profit = SimOrder(take_profit_request, f"{number + 1}", _HELD_BACK)
-        stop_loss = SimOrder(stop_loss_request, f"{number + 2}", _HELD_BACK)
+        entry, take_profit, stop_loss = new_bracket(
+            entry_request, take_profit_request, stop_loss_request, number, _ACCEPTED, _HELD_BACK
+        )
         still_open = self.open
         orders[entry_ref] = still_open[entry_ref] = entry
         orders[take_profit_ref] = still_open[take_profit_ref] = take_profit
         orders[stop_loss_ref] = still_open[stop_loss_ref] = stop_loss
-        entry.bracket = take_profit.bracket = stop_loss.bracket = SimBracket(entry, take_profit, stop_loss)
         # The three reports, `make_status_update(ref, status, ZERO, quantity, ZERO, "", None)` written
         # out (see `WritableOrderStatusUpdate`): nothing is filled yet, so each leg's remaining
         # quantity is its quantity.

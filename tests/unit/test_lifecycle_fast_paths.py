@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.simulated import SimulatedBroker, SimulationConfig
-from core.bracket import Bracket
+from adapters.simulated.book import SimOrder, new_bracket
+from core.bracket import Bracket, CancelLegs
 from core.broker_events import (
     BrokerEvent,
     ConnectionEvent,
@@ -25,7 +26,7 @@ from core.broker_events import (
 )
 from core.clock import EPOCH, ManualClock
 from core.order_status import InvalidTransition, OrderStatus
-from core.orders import OrderRequest, OverFill
+from core.orders import Order, OrderRequest, OverFill
 from core.values import ExecId, OrderRef, Side
 from tests.fakes.orders import Recorder, bracket, order
 
@@ -246,3 +247,54 @@ def test_a_bracket_is_open_and_covered_until_its_entry_fills() -> None:
     assert not b.is_closed and not b.is_naked
     b.mark_submitted()
     assert not b.is_closed and not b.is_naked
+
+
+# -- records made blank and filled in -----------------------------------------------------------------
+
+
+def test_a_bracket_starts_with_the_legs_new_order_makes() -> None:
+    request = bracket("B1", quantity=10)
+    b = Bracket(request)
+    assert b.legs == (Order(request.entry), Order(request.take_profit), Order(request.stop_loss))
+    assert all(type(leg) is Order for leg in b.legs)
+    for leg, leg_request in zip(b.legs, request.legs, strict=True):
+        assert leg.request is leg_request
+        for name in Order.__slots__:  # every slot set, as the generated __init__ sets it
+            assert getattr(leg, name) == getattr(Order(leg_request), name)
+
+
+def test_the_legs_of_a_bracket_placed_in_one_pass_are_what_sim_order_makes() -> None:
+    request = bracket("B1", quantity=10)
+    legs = new_bracket(request.entry, request.take_profit, request.stop_loss, 7, S.WORKING, S.HELD)
+    expected = (
+        SimOrder(request.entry, "7", S.WORKING),
+        SimOrder(request.take_profit, "8", S.HELD),
+        SimOrder(request.stop_loss, "9", S.HELD),
+    )
+    linked = legs[0].bracket
+    assert linked is not None
+    assert (linked.entry, linked.take_profit, linked.stop_loss, linked.exit_filled) == (*legs, D(0))
+    for leg, wanted in zip(legs, expected, strict=True):
+        assert type(leg) is SimOrder and leg.bracket is linked
+        for name in SimOrder.__slots__:
+            if name != "bracket":
+                assert getattr(leg, name) == getattr(wanted, name), name
+                assert type(getattr(leg, name)) is type(getattr(wanted, name)), name
+
+
+@pytest.mark.parametrize("closing", ["B1.tp", "B1.sl"])
+@pytest.mark.parametrize("same_decimal", [True, False])
+def test_an_exit_closing_all_the_entry_filled_ends_the_bracket_with_one_cancel(
+    closing: OrderRef, same_decimal: bool
+) -> None:
+    b = Bracket(bracket("B1", quantity=10, entry=100, take_profit=110, stop_loss=90))
+    b.mark_submitted()
+    entry_quantity = D(10)
+    b.apply_fill(Fill(ExecId("X1"), OrderRef("B1"), "AAA", Side.BUY, entry_quantity, D(100), EPOCH))
+    exit_quantity = entry_quantity if same_decimal else D("10.0")
+    intentions = b.apply_fill(Fill(ExecId("X2"), closing, "AAA", Side.SELL, exit_quantity, D(110), EPOCH))
+    [cancel] = intentions
+    assert isinstance(cancel, CancelLegs)
+    other = "B1.sl" if closing == "B1.tp" else "B1.tp"
+    assert cancel.order_refs == ("B1", other) or cancel.order_refs == (other,)
+    assert b.is_closed and not b.is_naked and b.open_quantity == 0 and b.flatten_ordered == 0
