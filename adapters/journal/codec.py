@@ -84,11 +84,18 @@ _ORDER_KEYS = ("order_ref", "symbol", "side", "quantity", "order_type", "limit_p
                "parent_ref", "oca_group")
 
 
+# Enum members to their text: a dict lookup costs a fraction of `.value` (a descriptor call), and a
+# 20-order batch writes 60 rows.
+_SIDE_TEXT = {side: side.value for side in Side}
+_ORDER_TYPE_TEXT = {order_type: order_type.value for order_type in OrderType}
+_TIF_TEXT = {tif: tif.value for tif in TimeInForce}
+
+
 def _order_row(order: OrderRequest) -> tuple[str | None, ...]:
     limit, stop = order.limit_price, order.stop_price
-    return (order.order_ref, order.symbol, order.side.value, str(order.quantity), order.order_type.value,
-            None if limit is None else str(limit), None if stop is None else str(stop), order.tif.value,
-            order.parent_ref, order.oca_group)
+    return (order.order_ref, order.symbol, _SIDE_TEXT[order.side], str(order.quantity),
+            _ORDER_TYPE_TEXT[order.order_type], None if limit is None else str(limit),
+            None if stop is None else str(stop), _TIF_TEXT[order.tif], order.parent_ref, order.oca_group)
 
 
 def batch_orders_to_json(orders: tuple[BatchOrder, ...]) -> str:

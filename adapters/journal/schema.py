@@ -11,6 +11,12 @@ Version 2 (the disk writes of a batch, synchronous=FULL before its `ack`, cut by
   case: each leg's JSON was written twice per batch, in its row and in the batch's orders).
 A version-1 file is upgraded when opened (`upgrade`, one transaction): its batches' orders move
 to `batch_orders`; its legs keep their requests' text, which version 2 reads as before.
+
+The index of the reports not acknowledged yet is partial (`reports_pending`: only rows with
+`acked = 0`), so acknowledging a report removes its entry instead of moving it to the ever
+growing part of acknowledged ones; it replaces `reports_unacked (acked, position)`, dropped when
+a file is opened (an index only: the rows are the same, and a tradebridge that still makes the
+old index works as before on the file).
 """
 
 from __future__ import annotations
@@ -71,7 +77,8 @@ CREATE TABLE IF NOT EXISTS reports (
     message TEXT NOT NULL,
     acked INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS reports_unacked ON reports (acked, position);
+CREATE INDEX IF NOT EXISTS reports_pending ON reports (position) WHERE acked = 0;
+DROP INDEX IF EXISTS reports_unacked;
 CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, position);
 CREATE TABLE IF NOT EXISTS trading_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -35,6 +35,7 @@ from adapters.journal.codec import (
 )
 from adapters.journal.pending import PendingReports
 from adapters.journal.rows import (
+    ACKNOWLEDGE_POSITIONS,
     ACKNOWLEDGE_REPORTS,
     INSERT_FILLS,
     INSERT_REPORTS,
@@ -131,12 +132,12 @@ class SqliteJournal:
                 (position, batch_orders_to_json(batch.orders)),
             )
             requests = _requests_by_ref(batch.orders)
-            self._write_legs_and_reports(
+            positions = self._write_legs_and_reports(
                 db, legs, reports, lambda batch_id: requests if batch_id == batch.batch_id else None
             )
         self._batch_orders[batch.batch_id] = batch.orders
         self._batch_requests[batch.batch_id] = requests
-        self._remember(legs, reports)
+        self._remember(legs, reports, positions)
         return RecordOutcome.NEW
 
     def commit(self, step: JournalStep) -> None:
@@ -157,10 +158,10 @@ class SqliteJournal:
                     raise DuplicateExecution(
                         f"execution {_applied_twice(step.fills, applied)} was applied already"
                     ) from None
-            self._write_legs_and_reports(db, step.legs, step.reports, self._requests_of)
+            positions = self._write_legs_and_reports(db, step.legs, step.reports, self._requests_of)
         if not durable:
             self._sync_soon()
-        self._remember(step.legs, step.reports)
+        self._remember(step.legs, step.reports, positions)
         if self._exec_ids is not None:
             self._exec_ids.update(fill.exec_id for fill in step.fills)
 
@@ -171,9 +172,13 @@ class SqliteJournal:
         """In one transaction, committed without waiting for an fsync (see the module docstring)."""
         if not status_ids:
             return 0
+        positions, others = self._known_pending().positions(status_ids)
         with self._transaction(durable=False) as db:
             before = db.total_changes
-            ACKNOWLEDGE_REPORTS.write(db, status_ids)
+            if positions:
+                ACKNOWLEDGE_POSITIONS.write(db, positions)
+            if others:
+                ACKNOWLEDGE_REPORTS.write(db, others)
             changed = db.total_changes - before
         self._sync_soon()
         self._forget_pending(status_ids)
@@ -243,6 +248,12 @@ class SqliteJournal:
         an unknown id). Not part of the Journal port: for the executor's log of what the cloud stored."""
         return self._known_pending().get(status_id)
 
+    def pending_batches(self, status_ids: Iterable[str]) -> dict[str, int]:
+        """How many of these reports (each id once) the cloud has not acknowledged, per batch (ids
+        not pending are left out). Not part of the Journal port: for the executor's log of what
+        the cloud stored."""
+        return self._known_pending().batches_of(status_ids)
+
     def pending_count(self, batch_id: str) -> int:
         """How many of this batch's reports the cloud has not acknowledged. Not part of the Journal port."""
         return self._known_pending().count(batch_id)
@@ -294,15 +305,18 @@ class SqliteJournal:
                     self._request_text[leg.order_ref] = (leg.request, row[4])
         return self._legs
 
-    def _remember(self, legs: Sequence[LegRecord], reports: Sequence[StatusReport]) -> None:
+    def _remember(
+        self, legs: Sequence[LegRecord], reports: Sequence[StatusReport], positions: Sequence[int] | None
+    ) -> None:
         """After a COMMIT: a new ref goes last (as its row's position), a known one keeps its place;
-        new unacknowledged reports go last (report ids are never reused: the insert would fail)."""
+        new unacknowledged reports go last (report ids are never reused: the insert would fail),
+        with their rows' `positions` when known."""
         if self._legs is not None:
             self._legs.update((leg.order_ref, leg) for leg in legs)
         if self._leg_changes is not None:
             self._leg_changes.update((leg.order_ref, leg) for leg in legs)
         if self._pending is not None:
-            self._pending.add(reports)
+            self._pending.add(reports, positions)
 
     def _forget_pending(self, status_ids: Iterable[str]) -> None:
         """After a COMMIT acknowledging these reports."""
@@ -313,12 +327,13 @@ class SqliteJournal:
         if self._pending is None:
             rows = self._conn.execute(
                 "SELECT status_id, batch_id, order_ref, symbol, status, created_at, filled, avg_price, "
-                "message, acked FROM reports WHERE acked = 0 ORDER BY position"
-            )
+                "message, acked, position FROM reports WHERE acked = 0 ORDER BY position"
+            ).fetchall()
             self._pending = PendingReports(
-                StatusReport(sid, BatchId(b), OrderRef(r), sym, LegStatus(st), datetime.fromisoformat(at),
-                             Decimal(f), Decimal(p), msg, bool(acked))
-                for sid, b, r, sym, st, at, f, p, msg, acked in rows
+                (StatusReport(sid, BatchId(b), OrderRef(r), sym, LegStatus(st), datetime.fromisoformat(at),
+                              Decimal(f), Decimal(p), msg, bool(acked))
+                 for sid, b, r, sym, st, at, f, p, msg, acked, _ in rows),
+                [row[10] for row in rows],
             )
         return self._pending
 
@@ -396,7 +411,9 @@ class SqliteJournal:
     def _write_legs_and_reports(
         self, db: sqlite3.Connection, legs: Sequence[LegRecord], reports: Sequence[StatusReport],
         requests_of: Callable[[str], Mapping[str, OrderRequest] | None],
-    ) -> None:
+    ) -> list[int] | None:
+        """Write the legs and insert the reports; the reports' row positions, in order (None if
+        they could not be told: the reports are then acknowledged by id)."""
         if legs:
             def request_text(leg: LegRecord) -> str:
                 """'' while the leg's request is its batch's (read back from there), else its JSON."""
@@ -406,11 +423,22 @@ class SqliteJournal:
                 return self._request_json(leg.request)
 
             write_legs(db, legs, self._legs, request_text)
-        if reports:
-            try:
-                INSERT_REPORTS.write(db, report_params(reports))
-            except sqlite3.IntegrityError:
-                raise ValueError(REUSED_STATUS_ID) from None
+        if not reports:
+            return []
+        try:
+            last = INSERT_REPORTS.write(db, report_params(reports))
+        except sqlite3.IntegrityError:
+            raise ValueError(REUSED_STATUS_ID) from None
+        # AUTOINCREMENT gives each new row a rowid above every rowid the table ever had, so the
+        # reports' rowids increase in order: when the first report sits at `last - n + 1`, they
+        # are exactly the n positions up to `last` (one lookup instead of reading them back).
+        if last is None:
+            return None
+        first = last - len(reports) + 1
+        row = db.execute("SELECT status_id FROM reports WHERE position = ?", (first,)).fetchone()
+        if row is None or row[0] != reports[0].status_id:
+            return None
+        return list(range(first, last + 1))
 
     def _applied(self) -> set[str]:
         """The execution ids applied (committed)."""

@@ -122,6 +122,25 @@ class LocalTradingStatuses(msgspec.Struct, kw_only=True):
             )
 
 
+class OutgoingStatus(msgspec.Struct, gc=False):
+    """A `local_trading_status` as the executor sends it (`encode_statuses`): the fields of
+    `LocalTradingStatus` in its order, so it encodes to the same JSON. Made positionally and
+    without `LocalTradingStatus`'s check of `status` (the executor's statuses are its `LegStatus`
+    values, all of them in LEG_STATUSES), and left alone by the cyclic garbage collector (it holds
+    only strings and numbers): about 200 are made per 20-order batch."""
+
+    batch_id: str
+    order_ref: str
+    symbol: str
+    status: str
+    filled: Decimal
+    avg_price: Decimal
+    message: str
+    status_id: str | None
+    account: str | None
+    time: str | None
+
+
 class StatusesAcknowledged(msgspec.Struct, kw_only=True):
     """The answer to `local_trading_statuses`: the `status_id`s the cloud stored (the executor may
     forget those); `refused` says, per status id, why a report was not stored."""
@@ -201,6 +220,16 @@ def encode(event: str, data: msgspec.Struct | dict[str, Any], seq: int | None = 
     if seq is not None:
         frame["seq"] = seq
     return _encoder.encode(frame)
+
+
+def encode_statuses(statuses: Sequence[OutgoingStatus]) -> bytes:
+    """`encode(LOCAL_TRADING_STATUSES, LocalTradingStatuses(statuses=...))` for the executor's own
+    reports: the same bytes, without building the frame's structs."""
+    if len(statuses) > MAX_STATUSES_PER_FRAME:
+        raise ValueError(
+            f"{len(statuses)} statuses in one frame, at most {MAX_STATUSES_PER_FRAME}; split them"
+        )
+    return _encoder.encode({"event": LOCAL_TRADING_STATUSES, "data": {"statuses": statuses}})
 
 
 def encode_texts(event: str, items: Sequence[msgspec.Struct]) -> list[str]:

@@ -37,7 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from adapters.journal.codec import time_text
 from adapters.wire import messages
-from core.journal import StatusReport
+from core.journal import LegStatus, StatusReport
 
 logger = logging.getLogger(__name__)
 
@@ -355,7 +355,8 @@ class CloudLink:
                     if self._before_report is not None:
                         for _ in chunk:  # once per report, as when each went alone (crash points count them)
                             self._before_report()
-                    await self._send_batch(socket, [wire_status(report, self.account) for report in chunk])
+                    account = self.account
+                    await self._send_batch(socket, [wire_status(report, account) for report in chunk])
                 else:
                     for report in chunk:
                         if self._before_report is not None:
@@ -369,11 +370,8 @@ class CloudLink:
                 async with asyncio.timeout(1.0):
                     await self._reports_waiting.wait()
 
-    async def _send_batch(
-        self, socket: ClientConnection, statuses: list[messages.LocalTradingStatus]
-    ) -> None:
-        data = messages.LocalTradingStatuses(statuses=statuses)
-        frame = messages.encode(messages.LOCAL_TRADING_STATUSES, data)
+    async def _send_batch(self, socket: ClientConnection, statuses: list[messages.OutgoingStatus]) -> None:
+        frame = messages.encode_statuses(statuses)
         if len(frame) > messages.MAX_FRAME_BYTES and len(statuses) > 1:
             half = len(statuses) // 2  # long messages: two smaller frames
             await self._send_batch(socket, statuses[:half])
@@ -406,20 +404,24 @@ class CloudLink:
                 )
 
 
-def wire_status(report: StatusReport, account: str) -> messages.LocalTradingStatus:
+# A status as its wire text: a dict lookup, not the member's `.value` (a descriptor call), ~200 a batch.
+_STATUS_TEXT = {status: status.value for status in LegStatus}
+
+
+def wire_status(report: StatusReport, account: str) -> messages.OutgoingStatus:
     """A journaled report as the `local_trading_status` frame's data (its time as the journal wrote
     it, kept by `time_text`: about 200 reports a batch)."""
-    return messages.LocalTradingStatus(
-        batch_id=report.batch_id,
-        order_ref=report.order_ref,
-        symbol=report.symbol,
-        status=report.status.value,
-        filled=report.filled,
-        avg_price=report.avg_price,
-        message=report.message,
-        status_id=report.status_id,
-        account=account,
-        time=time_text(report.created_at),
+    return messages.OutgoingStatus(
+        report.batch_id,
+        report.order_ref,
+        report.symbol,
+        _STATUS_TEXT[report.status],
+        report.filled,
+        report.avg_price,
+        report.message,
+        report.status_id,
+        account,
+        time_text(report.created_at),
     )
 
 

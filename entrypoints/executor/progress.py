@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from core.journal import LegRecord, LegRole, LegStatus, Placement, StatusReport
@@ -118,7 +118,10 @@ class StoredLog:
     def acknowledged(self, reports: Iterable[StatusReport], pending: Callable[[str], int]) -> list[str]:
         """The lines for `reports` (each once), pending reports the cloud has just acknowledged;
         `pending` says how many reports a batch had pending, these included."""
-        heard = Counter(report.batch_id for report in reports)
+        return self.acknowledged_counts(Counter(report.batch_id for report in reports), pending)
+
+    def acknowledged_counts(self, heard: Mapping[str, int], pending: Callable[[str], int]) -> list[str]:
+        """`acknowledged` from the number of reports just acknowledged per batch (`heard`)."""
         lines = []
         for batch_id, count in heard.items():
             total = self._stored[batch_id] = self._stored.get(batch_id, 0) + count

@@ -206,3 +206,31 @@ class GateMachine(RuleBasedStateMachine):
 
 TestGateMachine = GateMachine.TestCase
 TestGateMachine.settings = settings(stateful_step_count=25)
+
+
+@settings(max_examples=200)
+@given(
+    limit_sets(),
+    st.lists(
+        st.tuples(orders(), maybe(prices), st.integers(0, 700),
+                  st.dictionaries(st.sampled_from(SYMBOLS), st.integers(-3_000, 3_000).map(D))),
+        max_size=12,
+    ),
+    st.sampled_from(TradingState),
+)
+def test_the_gate_decides_as_check_order_on_its_snapshot(
+    limits: RiskLimits,
+    steps: list[tuple[OrderRequest, Decimal | None, int, dict[str, Decimal]]],
+    trading: TradingState,
+) -> None:
+    """`RiskGate.check` is `check_order` over the gate's snapshot (its window of approvals
+    included), however it builds the state it checks against (with or without a rate limit)."""
+    gate = RiskGate(limits, trading)
+    now = NOW
+    for order, reference, step_ms, positions in steps:
+        now += timedelta(milliseconds=step_ms)
+        expected = check_order(order, limits, gate.snapshot(positions, now), reference, now)
+        assert gate.check(order, reference, positions, now) == expected
+    assert gate.snapshot({}, now).recent_order_times == tuple(
+        t for t in gate.snapshot({}, now).recent_order_times if t > now - timedelta(seconds=1)
+    )

@@ -84,3 +84,32 @@ def test_an_alarm_replaces_the_plain_report_of_its_leg_and_keeps_the_brokers_wor
     merged = alarms_win([plain, other], [alarm])
     assert [r.status_id for r in merged] == ["s3", "s2"]
     assert merged[1].message == "NAKED: flattening with FL1 (the broker said: Error 201: insufficient margin)"
+
+
+async def test_reports_read_before_the_flattening_do_not_keep_later_ones_from_being_readdressed() -> None:
+    # The service remembers which pending reports it found about legs the cloud delivered; reading
+    # them at every step (as the link does) must give what one reading at the end gives.
+    clock = ManualClock()
+    journal = InMemoryJournal()
+    broker = FakeBroker(clock)
+    await broker.connect()
+    executor = ExecutorService(
+        journal, broker, clock, SequentialIds(), ExecutorSettings(limits=RiskLimits.unlimited())
+    )
+    await executor.start()
+    executor.receive(wire_batch("B1", wire_order("AAA")), 1)
+    seen = [executor.pending_reports()]
+    await executor.place_pending()
+    seen.append(executor.pending_reports())
+    broker.set_price("AAA", Decimal(100))
+    await executor.pump()
+    seen.append(executor.pending_reports())
+    executor.acknowledge_reports([seen[0][0].status_id])
+    await broker.cancel_order(SL)
+    await executor.pump()
+    reports = executor.pending_reports()
+    assert {r.order_ref for r in reports} <= {E, TP, SL}
+    assert "flattening order" in cloud_view(reports)[SL][2]
+    again, _ = await _stop_lost_after_the_fill()
+    expected = [(r.order_ref, r.status, r.message) for r in again.pending_reports()][1:]
+    assert [(r.order_ref, r.status, r.message) for r in reports] == expected

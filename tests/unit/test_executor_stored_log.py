@@ -50,3 +50,16 @@ def test_later_reports_of_a_batch_start_it_again_and_count_on() -> None:
 
 def test_nothing_acknowledged_says_nothing() -> None:
     assert StoredLog().acknowledged([], lambda batch: 0) == []
+
+
+def test_counts_per_batch_say_the_same_as_the_reports() -> None:
+    by_reports, by_counts = StoredLog(), StoredLog()
+    pending = {"B1": 5, "B2": 2}
+    heard = reports("B1", 3) + reports("B2", 2)
+    assert by_counts.acknowledged_counts({"B1": 3, "B2": 2}, pending.__getitem__) == by_reports.acknowledged(
+        heard, pending.__getitem__
+    )
+    pending = {"B1": 2}
+    assert by_counts.acknowledged_counts({"B1": 2}, pending.__getitem__) == [
+        "batch B1: 5 statuses stored at the cloud"
+    ]

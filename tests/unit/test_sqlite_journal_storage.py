@@ -97,7 +97,7 @@ def test_acknowledgements_commit_without_fsync_and_everything_else_with(
     journal: SqliteJournal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
-    _spy_on(monkeypatch, "ACKNOWLEDGE_REPORTS", journal, seen)
+    _spy_on(monkeypatch, "ACKNOWLEDGE_POSITIONS", journal, seen)
     _spy_on(monkeypatch, "write_legs", journal, seen)
     batch = _batch()
     legs = _legs(batch)
@@ -121,7 +121,7 @@ def test_a_failed_acknowledgement_writes_nothing_and_leaves_the_journal_at_full(
     legs = _legs(batch)
     journal.record_batch(batch, legs, [_report(f"s{i}", leg) for i, leg in enumerate(legs)])
     seen: list[str] = []
-    _spy_on(monkeypatch, "ACKNOWLEDGE_REPORTS", journal, seen, fail=True)
+    _spy_on(monkeypatch, "ACKNOWLEDGE_POSITIONS", journal, seen, fail=True)
     with pytest.raises(sqlite3.OperationalError, match="injected"):
         journal.acknowledge_reports(["s0", "s1"])
     with pytest.raises(sqlite3.OperationalError, match="injected"):
