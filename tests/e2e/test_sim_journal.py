@@ -5,6 +5,7 @@ default, no fsync: what was written to the kernel outlives the process)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -163,3 +164,65 @@ def test_a_kill_9_loses_no_call_that_returned(tmp_path: Path) -> None:
     refs = {order["order_ref"] for order in state["orders"]}
     assert all(f"b{number}:SL" in refs for number in range(returned + 1))
     SimulatedBroker.from_state(state)  # and it restores
+
+
+# The order form journal lines held before rows (`order_row`): `dump_order`'s dict, these names.
+OLD_ORDER_KEYS = (
+    "order_ref", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price", "tif",
+    "parent_ref", "oca_group", "broker_id", "status", "current_quantity", "filled", "avg_price",
+    "notional", "commission", "triggered", "message", "code",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("upgraded_at", [None, 0.5])
+async def test_a_journal_written_before_order_rows_still_replays(
+    tmp_path: Path, upgraded_at: float | None
+) -> None:
+    """Lines from before an upgrade (each order a dict), alone or followed by lines with rows,
+    replay to the same state."""
+    draw = random.Random(7)
+    config = SimulationConfig(account="SIM1", partial_fill_quantity=Decimal(4))
+    broker = SimulatedBroker(ManualClock(), config)
+    await broker.connect()
+    path = tmp_path / "state.json"
+    journal = StateJournal(path, compact_bytes=1 << 30)
+    journal.start(broker)
+    for number in range(80):
+        symbol = await random_call(broker, draw, number)
+        broker.clock.advance(seconds=1)  # type: ignore[attr-defined]
+        journal.record(broker, (symbol,))
+    log = path.with_name("state.json.log")
+    header, *lines = log.read_bytes().splitlines()
+    decoded = [json.loads(line) for line in lines]
+    rows = [row for line in decoded for row in line.get("o", ())]
+    assert len(rows) > 100 and all(isinstance(row, list) for row in rows)
+    old_until = len(decoded) if upgraded_at is None else int(len(decoded) * upgraded_at)
+    for line in decoded[:old_until]:
+        if "o" in line:
+            line["o"] = [dict(zip(OLD_ORDER_KEYS, row, strict=True)) for row in line["o"]]
+    log.write_bytes(b"\n".join([header, *(json.dumps(line).encode() for line in decoded)]) + b"\n")
+    assert any(isinstance(order, dict) for line in decoded for order in line.get("o", ()))
+    assert StateJournal(path).load() == broker.state_dict()
+
+
+def test_an_order_row_is_the_snapshot_form_without_the_names() -> None:
+    from adapters.simulated.state import ORDER_FIELDS, dump_order, order_from_row, order_row
+
+    assert ORDER_FIELDS == OLD_ORDER_KEYS
+    broker = SimulatedBroker(ManualClock(), SimulationConfig(account="SIM1"))
+    asyncio.run(_place_and_move(broker))
+    assert len(broker.exchange.orders) >= 6
+    for order in broker.exchange.orders.values():
+        assert order_from_row(list(order_row(order))) == dump_order(order)
+        assert list(order_from_row(order_row(order))) == list(dump_order(order))
+    with pytest.raises(ValueError, match="holds 20 values, not 2"):
+        order_from_row(["b1:E", "AAPL"])
+
+
+async def _place_and_move(broker: SimulatedBroker) -> None:
+    await broker.connect()
+    broker.set_price("AAPL", Decimal(100))
+    await broker.place_bracket(bracket("b1", "AAPL", Side.BUY, 5, Decimal(100)))
+    await broker.place_bracket(bracket("b2", "AAPL", Side.SELL, 3, Decimal(100)))
+    await broker.cancel_order(OrderRef("b2:SL"))
+    broker.set_price("AAPL", Decimal(94))  # b1's stop fills
