@@ -17,7 +17,8 @@ statements, not a step per row; see write_units).
 Then half of the transaction was Python (~1.4 ms of 200 reports, beside ~0.5 ms of SQL and the
 commit): so the reports are applied in one loop, rows go to the runner as tuples (`execute_rows`:
 no dict per row, each column converted in one pass), and the LegStatus values a frame makes (one
-per leg read, one per report that moves a leg) are built through a writable twin.
+per report that moves a leg, one per leg a report leaves where it was; a leg's row is parsed only
+then) are built through a writable twin.
 """
 
 from __future__ import annotations
@@ -68,7 +69,20 @@ _LEG_COLUMNS_MOVED = ("status", "filled", "avg_price", "message", "updated_at")
 
 def _decimal(value: Any) -> Decimal:
     # The runner gives SQLite's stored text as it is, PostgreSQL's NUMERIC as Decimal.
+    if value.__class__ is str:
+        # A frame reads the same few texts ("0", a fill's quantity) hundreds of times; parsed
+        # once each. Keyed by the exact text, so "10" and "10.0" stay two Decimals as stored.
+        parsed = _DECIMALS_BY_TEXT.get(value)
+        if parsed is None:
+            if len(_DECIMALS_BY_TEXT) >= _MAX_DECIMALS_BY_TEXT:
+                _DECIMALS_BY_TEXT.clear()
+            parsed = _DECIMALS_BY_TEXT[value] = Decimal(value)
+        return parsed
     return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+_DECIMALS_BY_TEXT: dict[str, Decimal] = {}  # Decimals are immutable: one may serve every frame
+_MAX_DECIMALS_BY_TEXT = 4096
 
 
 def _utc(value: Any) -> datetime | None:
@@ -137,20 +151,25 @@ def check_reports(reports: Sequence[tuple[str, LegReport]]) -> None:
 
 
 class _Frame:
-    """The transaction's work: the legs as they stand, the reports seen, what to write."""
+    """The transaction's work: the legs as they stand, the reports seen, what to write.
+
+    A leg's row is read as it is stored and made a LegStatus only when that is an outcome (a
+    report that does not move it): a frame's reports move nearly every leg they name, and the new
+    status is built from the report, so parsing each row's numbers and time was mostly waste."""
 
     def __init__(self, runner: StatementRunner) -> None:
         self.runner = runner
-        self.legs: dict[str, LegStatus] = {}
+        self.stored: dict[str, Sequence[Any]] = {}  # the legs' rows as read, by order_ref
+        self.legs: dict[str, LegStatus] = {}  # the legs made or moved by this frame
         self.history: dict[str, set[_Similar]] = {}
         self.inserts: list[tuple[Any, ...]] = []  # in the order of _REPORT_COLUMNS
         self.moved: set[str] = set()
 
     def load(self, batch_ids: Sequence[str]) -> None:
+        stored = self.stored
         for batch_id in sorted(set(batch_ids)):  # one lock order for every writer (PostgreSQL)
             for row in self.runner.rows(_READ_LEGS, {"batch_id": batch_id}):
-                leg = _leg(row)
-                self.legs[leg.order_ref] = leg
+                stored[row[0]] = row
             for ref, status, filled, avg_price, message in self.runner.rows(
                 _READ_HISTORY, {"batch_id": batch_id}
             ):
@@ -160,12 +179,18 @@ class _Frame:
     def apply_all(self, reports: Sequence[tuple[str, LegReport]]) -> list[LegStatus | UnknownOrderRef]:
         """Per report, in order: UnknownOrderRef for a leg not in its batch, else the leg's latest
         status after it (moved only if the report supersedes it; history kept if it is news)."""
-        legs, history, inserts, moved = self.legs, self.history, self.inserts, self.moved
+        stored, legs, history, inserts, moved = self.stored, self.legs, self.history, self.inserts, self.moved
         outcomes: list[LegStatus | UnknownOrderRef] = []
         for batch_id, report in reports:
             ref = report.order_ref
             current = legs.get(ref)
-            if current is None or current.batch_id != batch_id:
+            row = None
+            if current is None:
+                row = stored.get(ref)
+                if row is None or row[1] != batch_id:
+                    outcomes.append(UnknownOrderRef(batch_id, ref))
+                    continue
+            elif current.batch_id != batch_id:
                 outcomes.append(UnknownOrderRef(batch_id, ref))
                 continue
             status, filled, avg_price = report.status, report.filled, report.avg_price
@@ -176,12 +201,25 @@ class _Frame:
             if seen is None:
                 history[ref] = {similar}
             elif similar in seen:
+                if current is None:
+                    assert row is not None
+                    current = legs[ref] = _leg(row)
                 outcomes.append(current)
                 continue
             else:
                 seen.add(similar)
             inserts.append((ref, _STATE_TEXT[status], filled, avg_price, message, report.reported_at))
-            if report_supersedes(current.status, current.filled, status, filled):
+            if current is None:
+                assert row is not None
+                # order_ref, batch_id, symbol, leg, status, filled, ... as _READ_LEGS reads them
+                if report_supersedes(_LEG_STATES[row[4]], _decimal(row[5]), status, filled):
+                    current = _leg_status(row[1], ref, row[2], _LEG_KINDS[row[3]], status, filled,
+                                          avg_price, message, report.reported_at)
+                    moved.add(ref)
+                else:
+                    current = _leg(row)
+                legs[ref] = current
+            elif report_supersedes(current.status, current.filled, status, filled):
                 current = _leg_status(current.batch_id, ref, current.symbol, current.leg, status, filled,
                                       avg_price, message, report.reported_at)
                 legs[ref] = current

@@ -20,6 +20,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -255,6 +256,16 @@ class _Compiled:
             columns[position] = _processed_column(process, columns[position])
         return list(zip(*columns, strict=True))
 
+    def processed_flat(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The values of `processed(rows)`, row after row in one list (what a multi-row VALUES
+        statement takes): flattened first, each column then converted in place through a slice,
+        with no transposing of the rows to columns and back."""
+        flat = list(chain.from_iterable(rows))
+        width = len(self.names)
+        for position, process in self.processors:
+            flat[position::width] = _processed_column(process, flat[position::width])
+        return flat
+
     def _refuse(self, params: Params) -> NoReturn:
         missing = ", ".join(sorted(self.required.difference(params)))
         raise ValueError(f"a value is required for the parameter(s) {missing} of: {self.sql}")
@@ -365,14 +376,18 @@ class _SqliteRunner:
         width = len(keys)
         if len(rows[0]) != width or len(set(map(len, rows))) != 1:
             raise ValueError(f"each row needs {width} values ({', '.join(keys)}) for: {compiled.sql}")
-        self._write_rows(compiled, compiled.processed([tuple(row) for row in rows]))
+        self.last_sql = compiled.sql
+        if compiled.values_row is None or len(rows) == 1:
+            self._connection.executemany(compiled.sql, compiled.processed([tuple(row) for row in rows]))
+        else:
+            self._execute_in_chunks(compiled, compiled.processed_flat(rows), len(rows))
 
     def _write_rows(self, compiled: _Compiled, rows: list[tuple[Any, ...]]) -> None:
         self.last_sql = compiled.sql
         if compiled.values_row is None or len(rows) == 1:
             self._connection.executemany(compiled.sql, rows)
         else:
-            self._execute_in_chunks(compiled, rows)
+            self._execute_in_chunks(compiled, list(chain.from_iterable(rows)), len(rows))
 
     def update_rows(
         self, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -388,26 +403,26 @@ class _SqliteRunner:
         if len({row[0] for row in rows}) != len(rows):
             raise ValueError(f"update_rows of {table.name}: a {key} is given twice; give each once")
         self.last_sql = compiled.sql
-        processed = compiled.processed([tuple(row) for row in rows])
         if compiled.values_row is None:  # an SQLite without UPDATE .. FROM (before 3.33)
-            self._connection.executemany(compiled.sql, processed)
+            self._connection.executemany(compiled.sql, compiled.processed([tuple(row) for row in rows]))
         else:
-            self._execute_in_chunks(compiled, processed)
+            self._execute_in_chunks(compiled, compiled.processed_flat(rows), len(rows))
 
-    def _execute_in_chunks(self, compiled: _Compiled, rows: list[tuple[Any, ...]]) -> None:
+    def _execute_in_chunks(self, compiled: _Compiled, values: list[Any], row_count: int) -> None:
         # Many rows in few statements. Each sqlite3 step lets go of the GIL and executemany steps
         # once per row: with another thread of the process busy (the order file's writer), taking
         # the GIL back can wait a whole switch interval (5 ms), once per row. In chunks of 2**k
         # rows (a count's binary digits), so the SQL texts are few and each is prepared once per
         # connection (sqlite3's statement cache). A VALUES list yields its rows in order: inserted
-        # rows get their row ids in the order given.
-        largest = _largest_chunk(len(compiled.names))
-        start, remaining = 0, len(rows)
+        # rows get their row ids in the order given. `values`: the rows' values, row after row.
+        width = len(compiled.names)
+        largest = _largest_chunk(width)
+        start, remaining = 0, row_count
         while remaining:
             count = min(largest, 1 << (remaining.bit_length() - 1))
-            parameters = [value for row in rows[start:start + count] for value in row]
-            self._connection.execute(compiled.many_rows_sql(count), parameters)
-            start += count
+            end = start + count * width
+            self._connection.execute(compiled.many_rows_sql(count), values[start:end])
+            start = end
             remaining -= count
 
 

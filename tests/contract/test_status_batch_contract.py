@@ -102,6 +102,38 @@ async def test_the_same_report_again_changes_nothing_within_and_across_batches(
     assert await _reports_stored(engine) == 1
 
 
+async def test_a_stored_leg_a_frame_does_not_move_comes_back_exactly_as_stored(
+    store: tuple[SqlBatchStore, ManualClock, AsyncEngine],
+) -> None:
+    """A frame reads each leg's row as stored and builds its LegStatus only when a report leaves
+    it where it was: that LegStatus must be the stored one, numbers (with their exponents) and
+    time included, whether the report is old news or a repeat."""
+    batches, clock, engine = store
+    entry, take_profit, *_ = await _place(batches, "legs")
+    t = clock.now()
+    await batches.record_leg_statuses([
+        ("legs", _report(entry, LegState.FILLED, "10.0", "100.50", t, "done")),
+        ("legs", _report(take_profit, LegState.WORKING, "0", "0", t)),
+    ])
+    stored = await batches.get_batch("legs")
+    assert stored is not None
+    stored_entry, stored_take_profit = stored.legs[0], stored.legs[1]
+    outcomes = await batches.record_leg_statuses([
+        ("legs", _report(entry, LegState.WORKING, "0", "0", t + DT)),  # late: history only
+        ("legs", _report(take_profit, LegState.WORKING, "0", "0", t + DT)),  # a repeat: nothing
+        ("legs", _report(take_profit, LegState.SUBMITTED, "0", "0", t + 2 * DT)),  # behind: history
+    ])
+    assert outcomes == [stored_entry, stored_take_profit, stored_take_profit]
+    entry_outcome = outcomes[0]
+    assert isinstance(entry_outcome, LegStatus)
+    assert (str(entry_outcome.filled), str(entry_outcome.avg_price), entry_outcome.updated_at) == (
+        "10.0", "100.50", t
+    )
+    assert entry_outcome.updated_at is not None and entry_outcome.updated_at.utcoffset() == timedelta(0)
+    assert await batches.get_batch("legs") == stored
+    assert await _reports_stored(engine) == 4
+
+
 async def test_unknown_legs_are_returned_and_the_rest_is_stored(
     store: tuple[SqlBatchStore, ManualClock, AsyncEngine],
 ) -> None:
