@@ -137,57 +137,34 @@ def new_bracket(
     and the exits `exit_status`.
 
     Every bracket placed is made here: the records are made blank (`object.__new__`, in C) and
-    every slot that `SimOrder.__init__` sets is set here, to the same value, rather than through
-    four calls of classes with a Python `__init__` (each such call costs about as much again as
-    the `__init__` itself).
+    every slot that `SimOrder.__init__` sets is set by `_new_leg`, to the same value, rather than
+    through four calls of classes with a Python `__init__` (each such call costs about as much
+    again as the `__init__` itself).
     """
     bracket = _new(SimBracket)
-    entry = _new(SimOrder)
-    take_profit = _new(SimOrder)
-    stop_loss = _new(SimOrder)
-    bracket.entry = entry
-    bracket.take_profit = take_profit
-    bracket.stop_loss = stop_loss
     bracket.exit_filled = ZERO
-    request = entry_request
-    entry.request = request
-    entry.ref = request.order_ref
-    entry.symbol = request.symbol
-    entry.broker_id = f"{first_id}"  # str(number), without a call of `str`
-    entry.quantity = request.quantity
-    entry.filled = entry.avg_price = entry.notional = entry.commission = ZERO
-    order_type = request.order_type
-    entry.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
-    entry.message = ""
-    entry.code = None
-    entry.bracket = bracket
-    request = take_profit_request
-    take_profit.request = request
-    take_profit.ref = request.order_ref
-    take_profit.symbol = request.symbol
-    take_profit.broker_id = f"{first_id + 1}"  # str(number), without a call of `str`
-    take_profit.quantity = request.quantity
-    take_profit.filled = take_profit.avg_price = take_profit.notional = take_profit.commission = ZERO
-    order_type = request.order_type
-    take_profit.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
-    take_profit.message = ""
-    take_profit.code = None
-    take_profit.bracket = bracket
-    request = stop_loss_request
-    stop_loss.request = request
-    stop_loss.ref = request.order_ref
-    stop_loss.symbol = request.symbol
-    stop_loss.broker_id = f"{first_id + 2}"  # str(number), without a call of `str`
-    stop_loss.quantity = request.quantity
-    stop_loss.filled = stop_loss.avg_price = stop_loss.notional = stop_loss.commission = ZERO
-    order_type = request.order_type
-    stop_loss.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
-    stop_loss.message = ""
-    stop_loss.code = None
-    stop_loss.bracket = bracket
-    entry.status = entry_status
-    take_profit.status = stop_loss.status = exit_status
+    bracket.entry = entry = _new_leg(entry_request, first_id, entry_status, bracket)
+    bracket.take_profit = take_profit = _new_leg(take_profit_request, first_id + 1, exit_status, bracket)
+    bracket.stop_loss = stop_loss = _new_leg(stop_loss_request, first_id + 2, exit_status, bracket)
     return entry, take_profit, stop_loss
 
 
 _new = object.__new__
+
+
+def _new_leg(request: OrderRequest, broker_id: int, status: OrderStatus, bracket: SimBracket) -> SimOrder:
+    """One leg of `new_bracket`: every slot `SimOrder.__init__` sets, to the same value."""
+    leg = _new(SimOrder)
+    leg.request = request
+    leg.ref = request.order_ref
+    leg.symbol = request.symbol
+    leg.broker_id = f"{broker_id}"  # str(number), without a call of `str`
+    leg.quantity = request.quantity
+    leg.filled = leg.avg_price = leg.notional = leg.commission = ZERO
+    order_type = request.order_type
+    leg.triggered = order_type is not _STOP and order_type is not _STOP_LIMIT
+    leg.message = ""
+    leg.code = None
+    leg.bracket = bracket
+    leg.status = status
+    return leg
